@@ -1,0 +1,63 @@
+"""`python -m app create-user --email E --password P [--full-name N] [--admin]`."""
+
+import argparse
+import asyncio
+import sys
+
+from pydantic import BaseModel, ValidationError
+
+from app.core.config import get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import AppError
+from app.users.schemas import Email, FullName, NewPassword
+from app.users.service import UserService
+
+
+class NewUser(BaseModel):
+    email: Email
+    password: NewPassword
+    full_name: FullName | None = None
+    admin: bool = False
+
+
+async def _create_user(new_user: NewUser) -> int:
+    engine = create_engine(get_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            user = await UserService(session).create_user(
+                new_user.email, new_user.password, new_user.full_name, is_admin=new_user.admin
+            )
+            return user.user_id
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-user", help="create a user (an admin with --admin)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--full-name")
+    create.add_argument("--admin", action="store_true", help="may move any job's status")
+    args = parser.parse_args(argv)
+
+    try:
+        new_user = NewUser(
+            email=args.email, password=args.password, full_name=args.full_name, admin=args.admin
+        )
+        user_id = asyncio.run(_create_user(new_user))
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"error: {error['loc'][0]}: {error['msg']}", file=sys.stderr)
+        return 2
+    except AppError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    role = "admin" if new_user.admin else "user"
+    print(f"created {role} {new_user.email} (user_id {user_id})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Settings read once from the environment and `.env`, validated at startup."""
+
+import logging
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+# Shared by every process that runs without a SECRET_KEY, so that two development workers accept
+# each other's tokens. Production refuses it.
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-0123456789"
+MIN_SECRET_KEY_LENGTH = 32
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Environment = "development"
+    database_url: str = "sqlite+aiosqlite:///./jobs.db"
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    # None means "decide from the environment": Secure everywhere but development over plain HTTP.
+    cookie_secure: bool | None = None
+    cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: list[str]) -> list[str]:
+        # A wildcard with credentials would let any site read a user's jobs with their cookie.
+        if "*" in origins:
+            raise ValueError("CORS_ORIGINS must list origins explicitly; '*' is not allowed")
+        return origins
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> "Settings":
+        if self.cookie_secure is None:
+            self.cookie_secure = self.environment != "development"
+        if self.environment == "production":
+            if (
+                self.secret_key == DEVELOPMENT_SECRET_KEY
+                or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+            ):
+                raise ValueError(
+                    f"SECRET_KEY must be set to a secret of at least {MIN_SECRET_KEY_LENGTH} "
+                    "characters in production"
+                )
+            if not self.cookie_secure:
+                raise ValueError("COOKIE_SECURE=false is not allowed in production")
+        if self.cookie_samesite == "none" and not self.cookie_secure:
+            raise ValueError("COOKIE_SAMESITE=none requires COOKIE_SECURE=true")
+        return self
+
+    @property
+    def access_token_lifetime_seconds(self) -> int:
+        return self.access_token_expire_minutes * 60
+
+    @property
+    def uses_development_key(self) -> bool:
+        return self.secret_key == DEVELOPMENT_SECRET_KEY
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def warn_about_unsafe_defaults(settings: Settings) -> None:
+    if settings.uses_development_key:
+        logger.warning(
+            "SECRET_KEY is not set: using the built-in development key. Anyone can forge tokens "
+            "for this instance. Set SECRET_KEY before exposing it."
+        )
+
+
+def _settings_of_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_of_app)]

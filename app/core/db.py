@@ -1,0 +1,64 @@
+"""Engine, sessions and the per-request unit of work."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(database_url: str, **options: Any) -> AsyncEngine:
+    if is_sqlite(database_url):
+        engine = create_async_engine(database_url, **options)
+        _make_sqlite_transactional(engine)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_async_engine(database_url, **options)
+
+
+def _make_sqlite_transactional(engine: AsyncEngine) -> None:
+    # The sqlite3 driver's legacy mode starts no transaction for SELECT or SAVEPOINT, so a rollback
+    # would not undo a released savepoint. SQLAlchemy takes over BEGIN instead, and SQLite gets
+    # its foreign keys enforced, which it does not do by default.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_sessionmaker(bind: Any, **options: Any) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **options)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One request, one transaction: committed once on success, rolled back on any error."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit runs before the response is sent, so a failed commit cannot
+# answer 200.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,82 @@
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import load_only
+
+from app.core.repository import Repository
+from app.models import Job, JobStatus
+
+
+def _owned_by(user_id: int, statuses: Collection[JobStatus]) -> list[ColumnElement[bool]]:
+    conditions = [Job.user_id == user_id]
+    if statuses:
+        conditions.append(Job.status.in_(statuses))
+    return conditions
+
+
+class JobRepository(Repository[Job]):
+    model = Job
+
+    async def list_for_user(
+        self,
+        user_id: int,
+        *,
+        statuses: Collection[JobStatus],
+        limit: int,
+        after: tuple[datetime, int] | None = None,
+    ) -> Sequence[Job]:
+        """The user's jobs, newest first, starting below the keyset position `after`."""
+        conditions = _owned_by(user_id, statuses)
+        if after is not None:
+            created_at, job_id = after
+            conditions.append(
+                or_(
+                    Job.created_at < created_at,
+                    and_(Job.created_at == created_at, Job.job_id < job_id),
+                )
+            )
+        query = (
+            select(Job)
+            .options(
+                load_only(
+                    Job.job_id,
+                    Job.user_id,
+                    Job.job_name,
+                    Job.job_type,
+                    Job.status,
+                    Job.created_at,
+                    Job.updated_at,
+                )
+            )
+            .where(*conditions)
+            .order_by(Job.created_at.desc(), Job.job_id.desc())
+            .limit(limit)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def count_for_user(self, user_id: int, *, statuses: Collection[JobStatus]) -> int:
+        query = select(func.count()).select_from(Job).where(*_owned_by(user_id, statuses))
+        return await self.session.scalar(query) or 0
+
+    async def count_by_status(self, user_id: int) -> dict[JobStatus, int]:
+        query = select(Job.status, func.count()).where(Job.user_id == user_id).group_by(Job.status)
+        rows = await self.session.execute(query)
+        return {status: count for status, count in rows.tuples()}
+
+    async def get_for_user(self, job_id: int, user_id: int) -> Job | None:
+        query = select(Job).where(Job.job_id == job_id, Job.user_id == user_id)
+        return await self.session.scalar(query)
+
+    async def set_status_if(
+        self, job_id: int, *, expected: JobStatus, new: JobStatus
+    ) -> Job | None:
+        """Move the job to `new` only if it is still `expected`; None if someone moved it first."""
+        query = (
+            update(Job)
+            .where(Job.job_id == job_id, Job.status == expected)
+            .values(status=new)
+            .returning(Job)
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(query)

@@ -1,0 +1,104 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, status
+
+from app.auth.dependencies import AdminUser, CurrentUser
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.jobs.schemas import (
+    JobCreate,
+    JobDetail,
+    JobListResponse,
+    JobRead,
+    JobResponse,
+    JobStats,
+    JobStatsResponse,
+    JobStatusUpdate,
+)
+from app.jobs.service import JobService
+from app.models import JobStatus
+
+router = APIRouter(prefix="/api/users/jobs", tags=["jobs"])
+admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"])
+
+
+def get_job_service(session: SessionDep) -> JobService:
+    return JobService(session)
+
+
+JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+JobIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id")]
+
+
+@router.get("", response_model=JobListResponse, responses=error_responses(400, 401, 422))
+async def list_my_jobs(
+    user: CurrentUser,
+    jobs: JobServiceDep,
+    status_: Annotated[
+        list[JobStatus] | None,
+        Query(alias="status", description="Only jobs in these statuses (repeatable)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="`next_cursor` of the previous page"),
+    ] = None,
+) -> JobListResponse:
+    """The current user's jobs, newest first."""
+    page = await jobs.list_jobs(user, statuses=status_ or (), limit=limit, cursor=cursor)
+    return JobListResponse(
+        jobs=[JobRead.model_validate(job) for job in page.jobs],
+        total=page.total,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobResponse,
+    responses=error_responses(401, 422),
+)
+async def submit_job(body: JobCreate, user: CurrentUser, jobs: JobServiceDep) -> JobResponse:
+    """Submit a job; it starts as pending."""
+    job = await jobs.submit(
+        user, job_name=body.job_name, job_type=body.job_type, parameters=body.parameters
+    )
+    return JobResponse(job=JobDetail.model_validate(job), message="Job submitted successfully")
+
+
+@router.get("/stats", response_model=JobStatsResponse, responses=error_responses(401))
+async def my_job_stats(user: CurrentUser, jobs: JobServiceDep) -> JobStatsResponse:
+    """How many of the current user's jobs are in each status."""
+    return JobStatsResponse(stats=JobStats(**await jobs.stats(user)))
+
+
+@router.get("/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 422))
+async def get_my_job(job_id: JobIdPath, user: CurrentUser, jobs: JobServiceDep) -> JobResponse:
+    """One of the current user's jobs."""
+    job = await jobs.get_own(user, job_id)
+    return JobResponse(job=JobDetail.model_validate(job), message="Job fetched successfully")
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobResponse,
+    responses=error_responses(401, 404, 409, 422),
+)
+async def cancel_my_job(job_id: JobIdPath, user: CurrentUser, jobs: JobServiceDep) -> JobResponse:
+    """Cancel a pending or running job."""
+    job = await jobs.cancel(user, job_id)
+    return JobResponse(job=JobDetail.model_validate(job), message="Job cancelled successfully")
+
+
+@admin_router.patch(
+    "/{job_id}",
+    response_model=JobResponse,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def change_job_status(
+    job_id: JobIdPath, body: JobStatusUpdate, _admin: AdminUser, jobs: JobServiceDep
+) -> JobResponse:
+    """Move any job through its lifecycle (admins and workers)."""
+    job = await jobs.change_status(job_id, body.status)
+    return JobResponse(job=JobDetail.model_validate(job), message="Job status updated")

@@ -1,0 +1,122 @@
+"""The rules for jobs: ownership, the status lifecycle, pagination."""
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.jobs.repository import JobRepository
+from app.models import Job, JobStatus, User
+
+# The lifecycle: pending -> running -> completed | failed; pending or running -> cancelled.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}),
+}
+
+
+class JobNotFound(NotFound):
+    detail = "Job not found"
+
+
+class InvalidTransition(Conflict):
+    def __init__(self, current: JobStatus, requested: JobStatus) -> None:
+        super().__init__(f"Cannot change a {current.value} job to {requested.value}")
+
+
+class InvalidCursor(InvalidInput):
+    detail = "Invalid cursor"
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: Sequence[Job]
+    total: int
+    next_cursor: str | None
+
+
+def encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.job_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at_text, job_id = json.loads(raw)
+        created_at = datetime.fromisoformat(created_at_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise InvalidCursor from exc
+    if created_at.tzinfo is None or not isinstance(job_id, int) or isinstance(job_id, bool):
+        raise InvalidCursor
+    if not 0 < job_id < 2**63:
+        raise InvalidCursor
+    return created_at, job_id
+
+
+class JobService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.jobs = JobRepository(session)
+
+    async def list_jobs(
+        self,
+        user: User,
+        *,
+        statuses: Collection[JobStatus] = (),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        after = decode_cursor(cursor) if cursor else None
+        # One row past the page tells whether another page follows.
+        rows = await self.jobs.list_for_user(
+            user.user_id, statuses=statuses, limit=limit + 1, after=after
+        )
+        page, more = rows[:limit], len(rows) > limit
+        total = await self.jobs.count_for_user(user.user_id, statuses=statuses)
+        return JobPage(
+            jobs=page, total=total, next_cursor=encode_cursor(page[-1]) if more else None
+        )
+
+    async def stats(self, user: User) -> dict[str, int]:
+        counts = await self.jobs.count_by_status(user.user_id)
+        by_status = {status.value: counts.get(status, 0) for status in JobStatus}
+        return {"total": sum(by_status.values()), **by_status}
+
+    async def submit(
+        self, user: User, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
+    ) -> Job:
+        job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
+        return await self.jobs.add(job)
+
+    async def get_own(self, user: User, job_id: int) -> Job:
+        # Someone else's job is "not found": a 403 would confirm that it exists.
+        job = await self.jobs.get_for_user(job_id, user.user_id)
+        if job is None:
+            raise JobNotFound
+        return job
+
+    async def cancel(self, user: User, job_id: int) -> Job:
+        job = await self.get_own(user, job_id)
+        return await self._move(job, JobStatus.CANCELLED)
+
+    async def change_status(self, job_id: int, new_status: JobStatus) -> Job:
+        job = await self.jobs.get(job_id)
+        if job is None:
+            raise JobNotFound
+        return await self._move(job, new_status)
+
+    async def _move(self, job: Job, new_status: JobStatus) -> Job:
+        current = job.status
+        if new_status not in TRANSITIONS.get(current, frozenset()):
+            raise InvalidTransition(current, new_status)
+        moved = await self.jobs.set_status_if(job.job_id, expected=current, new=new_status)
+        if moved is None:
+            # Another request changed the job between our read and our write.
+            raise Conflict("The job was changed by another request; reload it and try again")
+        return moved

@@ -1,0 +1,58 @@
+"""The ASGI application: `app.main:app`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import health
+from app.auth.router import router as auth_router
+from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import install_error_handlers
+from app.jobs.router import admin_router as admin_jobs_router
+from app.jobs.router import router as jobs_router
+from app.users.router import router as users_router
+
+DESCRIPTION = """
+The API behind a "my jobs" dashboard. Log in with **Authorize** (email as username), then try
+`GET /api/users/jobs`. Browsers use the HTTP-only cookie set by `POST /api/auth/login` instead.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    warn_about_unsafe_defaults(settings)
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Jobs Dashboard API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+    )
+    for router in (health.router, auth_router, users_router, jobs_router, admin_jobs_router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,5 @@
+from app.models.base import Base
+from app.models.job import Job, JobStatus
+from app.models.user import User
+
+__all__ = ["Base", "Job", "JobStatus", "User"]

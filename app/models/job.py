@@ -1,0 +1,54 @@
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, TimestampMixin
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+JobId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Job(TimestampMixin, Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # "This user's jobs, newest first": the list, its keyset pages and the stats all
+        # start from user_id and walk (created_at, job_id) backwards.
+        Index("ix_jobs_user_id_created_at_job_id", "user_id", "created_at", "job_id"),
+    )
+
+    job_id: Mapped[int] = mapped_column(JobId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    job_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    job_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    status: Mapped[JobStatus] = mapped_column(
+        SAEnum(
+            JobStatus,
+            name="job_status",
+            native_enum=False,
+            create_constraint=True,
+            length=20,
+            values_callable=lambda statuses: [status.value for status in statuses],
+            validate_strings=True,
+        ),
+        default=JobStatus.PENDING,
+        server_default=JobStatus.PENDING.value,
+        nullable=False,
+    )
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql")
+    )

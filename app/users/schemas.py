@@ -1,0 +1,42 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+MIN_PASSWORD_LENGTH = 8
+# argon2 would happily hash megabytes; a cap keeps a login from being a CPU lever.
+MAX_PASSWORD_BYTES = 1024
+
+
+def _password_fits(password: str) -> str:
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"Password must be at most {MAX_PASSWORD_BYTES} bytes")
+    return password
+
+
+NewPassword = Annotated[
+    str,
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_BYTES),
+    AfterValidator(_password_fits),
+]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_BYTES)]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(str.lower)]
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    user_id: int
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserResponse(BaseModel):
+    user: UserRead
+    message: str
+    success: bool = True

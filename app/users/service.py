@@ -1,0 +1,36 @@
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict
+from app.core.security import hash_password
+from app.models import User
+from app.users.repository import UserRepository
+
+
+class EmailTaken(Conflict):
+    detail = "A user with this email already exists"
+
+
+class UserService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.users = UserRepository(session)
+        self.session = session
+
+    async def create_user(
+        self, email: str, password: str, full_name: str | None = None, *, is_admin: bool = False
+    ) -> User:
+        email = email.lower()
+        if await self.users.get_by_email(email) is not None:
+            raise EmailTaken
+        user = User(
+            email=email,
+            full_name=full_name,
+            hashed_password=await hash_password(password),
+            is_admin=is_admin,
+        )
+        try:
+            async with self.session.begin_nested():
+                return await self.users.add(user)
+        except IntegrityError as exc:
+            # Two registrations for one email at once: the unique index decides.
+            raise EmailTaken from exc

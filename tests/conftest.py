@@ -1,0 +1,143 @@
+"""Test harness: the schema is built once by `alembic upgrade head`; every test runs inside a
+transaction that is rolled back, and talks to the app over ASGI.
+
+TEST_DATABASE_URL picks the database (PostgreSQL in CI); without it the suite runs on a fresh
+SQLite file. When PostgreSQL was asked for and does not answer, the run stops with an error.
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker, is_sqlite
+from app.main import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and not is_sqlite(url):
+        try:
+            asyncio.run(_ping(url))
+        except Exception as exc:
+            pytest.exit(f"TEST_DATABASE_URL={url} does not answer: {exc!r}", returncode=3)
+
+
+async def _ping(url: str) -> None:
+    engine = create_engine(url, connect_args={"timeout": 5})
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The SQLite run deselects what only PostgreSQL can show; it never skips it silently.
+    if is_sqlite(_database_url_from_env(config)):
+        selected = [item for item in items if "postgres_only" not in item.keywords]
+        deselected = [item for item in items if "postgres_only" in item.keywords]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+
+
+def _database_url_from_env(config: pytest.Config) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    path = Path(str(config.cache.mkdir("sqlite"))) / "test.db" if config.cache else None
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+async def _drop_everything(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(pytestconfig: pytest.Config) -> str:
+    url = _database_url_from_env(pytestconfig)
+    if is_sqlite(url):
+        Path(url.removeprefix("sqlite+aiosqlite:///")).unlink(missing_ok=True)
+    else:
+        asyncio.run(_drop_everything(url))
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        cors_origins=["http://localhost:3000"],
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """For arranging data; it shares the test's transaction with the app."""
+    async with create_sessionmaker(connection, join_transaction_mode="create_savepoint")() as s:
+        yield s
+
+
+@pytest.fixture
+async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    # Each request's commit releases a savepoint; the test's rollback undoes everything.
+    app.state.sessionmaker = create_sessionmaker(
+        connection, join_transaction_mode="create_savepoint"
+    )
+    yield app
+    await app.state.engine.dispose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="https://testserver") as client:
+        yield client

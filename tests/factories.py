@@ -1,0 +1,72 @@
+"""Small async factories for test data, written straight through the test's session."""
+
+import itertools
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from passlib.context import CryptContext
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.security import create_access_token
+from app.models import Job, JobStatus, User
+
+PASSWORD = "correct horse battery"
+_numbers = itertools.count(1)
+
+
+@lru_cache(maxsize=1)
+def _hashed_password() -> str:
+    # One argon2 hash shared by every factory user: hashing per user would dominate the suite.
+    hashed: str = CryptContext(schemes=["argon2"]).hash(PASSWORD)
+    return hashed
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str | None = None,
+    is_admin: bool = False,
+    is_active: bool = True,
+    full_name: str | None = "Test User",
+) -> User:
+    user = User(
+        email=email or f"user{next(_numbers)}@example.com",
+        full_name=full_name,
+        hashed_password=_hashed_password(),
+        is_admin=is_admin,
+        is_active=is_active,
+    )
+    session.add(user)
+    await session.commit()
+    return user
+
+
+async def create_job(
+    session: AsyncSession,
+    user: User,
+    *,
+    job_name: str = "test",
+    job_type: str = "simple",
+    status: JobStatus = JobStatus.PENDING,
+    created_at: datetime | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> Job:
+    job = Job(
+        user_id=user.user_id,
+        job_name=job_name,
+        job_type=job_type,
+        status=status,
+        parameters=parameters,
+    )
+    if created_at is not None:
+        job.created_at = created_at
+    session.add(job)
+    await session.commit()
+    return job
+
+
+def bearer(user: User, settings: Settings) -> dict[str, str]:
+    token = create_access_token(user.user_id, user.token_version, settings).token
+    return {"Authorization": f"Bearer {token}"}
