@@ -1,0 +1,9 @@
+import LoginPage from './LoginPage';
+
+export const metadata = {
+  title: 'Log in · My Jobs',
+};
+
+export default function Page() {
+  return <LoginPage />;
+}
