@@ -7,12 +7,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import health
+from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.router import router as auth_router
+from app.auth.throttle import create_login_throttle
+from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
-from app.core.db import create_engine, create_sessionmaker
+from app.core.csrf import CSRFMiddleware
+from app.core.db import create_app_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
+from app.users.router import admin_router as admin_users_router
 from app.users.router import router as users_router
 
 DESCRIPTION = """
@@ -24,11 +30,15 @@ The API behind a "my jobs" dashboard. Log in with **Authorize** (email as userna
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     warn_about_unsafe_defaults(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_app_engine(settings)
+    login_throttle = create_login_throttle(
+        settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await login_throttle.counter.close()
         await engine.dispose()
 
     app = FastAPI(
@@ -41,8 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.login_throttle = login_throttle
 
     install_error_handlers(app)
+    # Added innermost first: a request meets CORS, then the security headers, the CSRF check
+    # and the body limit, before any route.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CSRFMiddleware, trusted_origins=settings.cors_origins, cookie_name=ACCESS_TOKEN_COOKIE
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -50,7 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
     )
-    for router in (health.router, auth_router, users_router, jobs_router, admin_jobs_router):
+    for router in (
+        health.router,
+        auth_router,
+        users_router,
+        jobs_router,
+        admin_jobs_router,
+        admin_users_router,
+    ):
         app.include_router(router)
     return app
 

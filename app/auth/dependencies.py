@@ -2,16 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 
+from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.models import User
-
-ACCESS_TOKEN_COOKIE = "access_token"
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 cookie_scheme = APIKeyCookie(
@@ -21,22 +20,32 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-def get_auth_service(session: SessionDep, settings: SettingsDep) -> AuthService:
-    return AuthService(session, settings)
+def get_auth_service(request: Request, session: SessionDep, settings: SettingsDep) -> AuthService:
+    return AuthService(session, settings, request.app.state.login_throttle)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
-async def get_current_user(
-    auth: AuthServiceDep,
+def get_request_token(
     bearer_token: Annotated[str | None, Depends(bearer_scheme)],
     cookie_token: Annotated[str | None, Depends(cookie_scheme)],
-) -> User:
-    token = bearer_token or cookie_token
+) -> str | None:
+    return bearer_token or cookie_token
+
+
+RequestToken = Annotated[str | None, Depends(get_request_token)]
+
+
+async def get_current_user(auth: AuthServiceDep, token: RequestToken, response: Response) -> User:
     if not token:
         raise NotAuthenticated
-    return await auth.user_for_token(token)
+    user = await auth.user_for_token(token)
+    # What an authenticated route answers belongs to this user alone: no shared cache may
+    # keep it, and a browser revalidates before reusing it.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Authorization, Cookie"
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -49,3 +58,12 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address; behind a proxy, uvicorn puts the real one here when the proxy is
+    listed in FORWARDED_ALLOW_IPS."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

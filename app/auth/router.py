@@ -1,35 +1,24 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Response, status
 
-from app.auth.dependencies import ACCESS_TOKEN_COOKIE, AuthServiceDep
+from app.auth.cookies import clear_token_cookie, set_token_cookie
+from app.auth.dependencies import AuthServiceDep, ClientAddress, RequestToken
 from app.auth.schemas import (
     LoginRequest,
     LoginResponse,
     MessageResponse,
     RegisterRequest,
+    TokenForm,
     TokenResponse,
 )
-from app.core.config import Settings, SettingsDep
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.users.schemas import UserRead, UserResponse
 from app.users.service import UserService
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-
-def _set_token_cookie(response: Response, token: str, settings: Settings) -> None:
-    response.set_cookie(
-        ACCESS_TOKEN_COOKIE,
-        token,
-        max_age=settings.access_token_lifetime_seconds,
-        path="/",
-        httponly=True,
-        secure=bool(settings.cookie_secure),
-        samesite=settings.cookie_samesite,
-    )
 
 
 @router.post(
@@ -44,13 +33,17 @@ async def register(body: RegisterRequest, session: SessionDep) -> UserResponse:
     return UserResponse(user=UserRead.model_validate(user), message="User registered successfully")
 
 
-@router.post("/login", response_model=LoginResponse, responses=error_responses(401, 422))
+@router.post("/login", response_model=LoginResponse, responses=error_responses(401, 422, 429))
 async def login(
-    body: LoginRequest, response: Response, auth: AuthServiceDep, settings: SettingsDep
+    body: LoginRequest,
+    response: Response,
+    auth: AuthServiceDep,
+    settings: SettingsDep,
+    client: ClientAddress,
 ) -> LoginResponse:
     """Log in with JSON credentials: returns a Bearer token and sets the HTTP-only cookie."""
-    result = await auth.login(body.email, body.password)
-    _set_token_cookie(response, result.token.token, settings)
+    result = await auth.login(body.email, body.password, client=client)
+    set_token_cookie(response, result.token.token, settings)
     return LoginResponse(
         access_token=result.token.token,
         expires_in=result.token.expires_in,
@@ -58,23 +51,20 @@ async def login(
     )
 
 
-@router.post("/token", response_model=TokenResponse, responses=error_responses(401, 422))
+@router.post("/token", response_model=TokenResponse, responses=error_responses(401, 422, 429))
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep
+    form: Annotated[TokenForm, Form()], auth: AuthServiceDep, client: ClientAddress
 ) -> TokenResponse:
     """OAuth2 password flow (username = email): what the docs page's Authorize button calls."""
-    result = await auth.login(form.username.lower(), form.password)
+    result = await auth.login(form.username.lower(), form.password, client=client)
     return TokenResponse(access_token=result.token.token, expires_in=result.token.expires_in)
 
 
 @router.post("/logout", response_model=MessageResponse)
-async def logout(response: Response, settings: SettingsDep) -> MessageResponse:
-    """Expire the login cookie."""
-    response.delete_cookie(
-        ACCESS_TOKEN_COOKIE,
-        path="/",
-        httponly=True,
-        secure=bool(settings.cookie_secure),
-        samesite=settings.cookie_samesite,
-    )
+async def logout(
+    response: Response, auth: AuthServiceDep, token: RequestToken, settings: SettingsDep
+) -> MessageResponse:
+    """End this session: the token stops working and the cookie is expired."""
+    await auth.logout(token)
+    clear_token_cookie(response, settings)
     return MessageResponse(message="Logged out successfully")

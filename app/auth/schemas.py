@@ -1,19 +1,31 @@
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import RequestModel
 from app.users.schemas import Email, FullName, NewPassword, Password, UserRead
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(RequestModel):
     email: Email
     password: NewPassword
     full_name: FullName | None = None
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(RequestModel):
     email: Email
     password: Password
+
+
+class TokenForm(RequestModel):
+    """The OAuth2 password grant's form; `username` is the email."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["password"] | None = None
+    username: str = Field(min_length=1, max_length=320)
+    password: Password
+    scope: str = Field(default="", max_length=1000)
 
 
 class TokenResponse(BaseModel):

@@ -1,15 +1,20 @@
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.repository import TokenRepository
+from app.auth.throttle import LoginThrottle
 from app.core.config import Settings
-from app.core.errors import NotAuthenticated
+from app.core.errors import InvalidInput, NotAuthenticated
 from app.core.security import (
     AccessToken,
     InvalidToken,
+    TokenClaims,
     burn_password_check,
     create_access_token,
     decode_access_token,
+    hash_password,
     verify_password,
 )
 from app.models import User
@@ -24,6 +29,10 @@ class InvalidSession(NotAuthenticated):
     detail = "Invalid or expired token"
 
 
+class WrongCurrentPassword(InvalidInput):
+    detail = "Current password is incorrect"
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     user: User
@@ -31,26 +40,70 @@ class Login:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, throttle: LoginThrottle) -> None:
         self.users = UserRepository(session)
+        self.tokens = TokenRepository(session)
         self.settings = settings
+        self.throttle = throttle
 
-    async def login(self, email: str, password: str) -> Login:
+    async def login(self, email: str, password: str, *, client: str) -> Login:
+        key = self.throttle.key(email, client)
+        await self.throttle.check(key)
+        try:
+            user = await self._authenticate(email, password)
+        except InvalidCredentials:
+            await self.throttle.failed(key)
+            raise
+        await self.throttle.succeeded(key)
+        return Login(user=user, token=self._issue(user))
+
+    async def _authenticate(self, email: str, password: str) -> User:
         user = await self.users.get_by_email(email)
         if user is None:
+            # As slow as a wrong password, so timing does not tell which emails exist.
             await burn_password_check(password)
             raise InvalidCredentials
         if not await verify_password(password, user.hashed_password) or not user.is_active:
             raise InvalidCredentials
-        token = create_access_token(user.user_id, user.token_version, self.settings)
-        return Login(user=user, token=token)
+        return user
 
     async def user_for_token(self, token: str) -> User:
-        try:
-            claims = decode_access_token(token, self.settings)
-        except InvalidToken as exc:
-            raise InvalidSession from exc
-        user = await self.users.get(claims.user_id)
-        if user is None or not user.is_active or user.token_version != claims.token_version:
+        claims = self._claims(token)
+        found = await self.tokens.user_and_revocation(claims.user_id, claims.jti)
+        if found is None:
+            raise InvalidSession
+        user, revoked = found
+        if revoked or not user.is_active or user.token_version != claims.token_version:
             raise InvalidSession
         return user
+
+    async def logout(self, token: str | None) -> None:
+        """End this token's session: it stops working even though it has not expired."""
+        if not token:
+            return
+        try:
+            claims = decode_access_token(token, self.settings)
+        except InvalidToken:
+            return  # Nothing to end; the cookie is cleared all the same.
+        if await self.users.get(claims.user_id) is None:
+            return
+        await self.tokens.purge_expired(datetime.now(UTC))
+        await self.tokens.revoke(claims.jti, claims.user_id, claims.expires_at)
+
+    async def change_password(self, user: User, current: str, new: str) -> AccessToken:
+        """Every token issued before the change stops working; the caller gets a fresh one."""
+        if not await verify_password(current, user.hashed_password):
+            raise WrongCurrentPassword
+        user.hashed_password = await hash_password(new)
+        user.token_version += 1
+        await self.users.session.flush()
+        return self._issue(user)
+
+    def _issue(self, user: User) -> AccessToken:
+        return create_access_token(user.user_id, user.token_version, self.settings)
+
+    def _claims(self, token: str) -> TokenClaims:
+        try:
+            return decode_access_token(token, self.settings)
+        except InvalidToken as exc:
+            raise InvalidSession from exc

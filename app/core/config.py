@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     cookie_samesite: Literal["lax", "strict", "none"] = "lax"
 
+    # Login throttling: this many failures for one email from one client within the window -> 429.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Shared counters for several instances; in-process memory when unset.
+    redis_url: str | None = None
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Connect and pool-wait timeout, and the longest a statement may run, in seconds.
+    database_timeout_seconds: float = Field(default=5, gt=0)
+    database_statement_timeout_seconds: float = Field(default=10, gt=0)
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.core.config import Settings
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -23,8 +25,28 @@ def create_engine(database_url: str, **options: Any) -> AsyncEngine:
         engine = create_async_engine(database_url, **options)
         _make_sqlite_transactional(engine)
         return engine
+    # A connection that died while idle is replaced before use, so the service recovers by
+    # itself when the database comes back.
     options.setdefault("pool_pre_ping", True)
     return create_async_engine(database_url, **options)
+
+
+def create_app_engine(settings: Settings) -> AsyncEngine:
+    if is_sqlite(settings.database_url):
+        return create_engine(settings.database_url)
+    timeout = settings.database_timeout_seconds
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=timeout,
+        connect_args={
+            "timeout": timeout,
+            # Client side: a query on a connection whose peer vanished gives up instead of
+            # hanging until TCP notices.
+            "command_timeout": settings.database_statement_timeout_seconds,
+        },
+    )
 
 
 def _make_sqlite_transactional(engine: AsyncEngine) -> None:

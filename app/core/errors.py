@@ -9,6 +9,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis import exceptions as redis_exc
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -17,12 +19,13 @@ logger = logging.getLogger(__name__)
 class AppError(Exception):
     status_code = 400
     detail = "Bad request"
-    headers: ClassVar[dict[str, str] | None] = None
+    default_headers: ClassVar[Mapping[str, str] | None] = None
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail or self.detail)
         if detail is not None:
             self.detail = detail
+        self.headers = headers or self.default_headers
 
 
 class NotFound(AppError):
@@ -48,7 +51,12 @@ class InvalidInput(AppError):
 class NotAuthenticated(AppError):
     status_code = 401
     detail = "Authentication required"
-    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+    default_headers: ClassVar[Mapping[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    detail = "Too many requests"
 
 
 def error_body(detail: Any) -> dict[str, Any]:
@@ -75,13 +83,41 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # FastAPI's list of field errors, minus the echoed input: it may hold a password.
     errors = [
-        {key: value for key, value in error.items() if key not in {"input", "url"}}
+        {key: value for key, value in error.items() if key not in {"input", "url", "ctx"}}
         for error in exc.errors()
     ]
     return error_response(422, jsonable_encoder(errors))
 
 
+# What a lost, refused or timed-out connection to the database (or Redis) surfaces as.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy_exc.OperationalError,
+    sqlalchemy_exc.InterfaceError,
+    sqlalchemy_exc.TimeoutError,
+    redis_exc.ConnectionError,
+    redis_exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, sqlalchemy_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DATABASE_UNAVAILABLE_ERRORS)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("Database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return error_response(
+        503, "Service temporarily unavailable, try again shortly", headers={"Retry-After": "5"}
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_database_unavailable(exc):
+        return await _database_unavailable(request, exc)
     logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "Internal server error")
 
@@ -90,6 +126,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error_type in (*DATABASE_UNAVAILABLE_ERRORS, sqlalchemy_exc.DBAPIError):
+        app.add_exception_handler(error_type, _unexpected_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -105,6 +143,8 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict with the current state",
     422: "Validation error",
+    429: "Too many attempts; see Retry-After",
+    503: "Database unavailable; retry shortly",
 }
 
 

@@ -51,6 +51,8 @@ class AccessToken:
 class TokenClaims:
     user_id: int
     token_version: int
+    jti: str
+    expires_at: datetime
 
 
 def create_access_token(user_id: int, token_version: int, settings: Settings) -> AccessToken:
@@ -74,12 +76,19 @@ def decode_access_token(token: str, settings: Settings) -> TokenClaims:
             settings.secret_key,
             algorithms=[JWT_ALGORITHM],
             # python-jose accepts a token with no `exp` unless told to require one.
-            options={"require_exp": True, "require_sub": True, "require_iat": True},
+            options={
+                "require_exp": True,
+                "require_sub": True,
+                "require_iat": True,
+                "require_jti": True,
+            },
         )
         user_id = int(claims["sub"])
         token_version = int(claims.get("ver", 0))
-    except (JWTError, KeyError, TypeError, ValueError) as exc:
+        jti = str(claims["jti"])
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    except (JWTError, KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         raise InvalidToken from exc
-    if user_id < 1:
+    if not 0 < user_id < 2**31 or not 0 < len(jti) <= 64:
         raise InvalidToken
-    return TokenClaims(user_id=user_id, token_version=token_version)
+    return TokenClaims(user_id=user_id, token_version=token_version, jti=jti, expires_at=expires_at)

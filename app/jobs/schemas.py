@@ -3,13 +3,14 @@ from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
+from app.core.schemas import RequestModel
 from app.models import JobStatus
 
 JobName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 JobType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,50}$")]
 
 
-class JobCreate(BaseModel):
+class JobCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -23,7 +24,7 @@ class JobCreate(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
-class JobStatusUpdate(BaseModel):
+class JobStatusUpdate(RequestModel):
     status: JobStatus
 
 

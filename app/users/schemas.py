@@ -3,6 +3,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from app.core.schemas import RequestModel
+
 MIN_PASSWORD_LENGTH = 8
 # argon2 would happily hash megabytes; a cap keeps a login from being a CPU lever.
 MAX_PASSWORD_BYTES = 1024
@@ -34,6 +36,15 @@ class UserRead(BaseModel):
     is_admin: bool
     created_at: datetime
     updated_at: datetime
+
+
+class PasswordChange(RequestModel):
+    current_password: Password
+    new_password: NewPassword
+
+
+class UserStatusUpdate(RequestModel):
+    is_active: bool
 
 
 class UserResponse(BaseModel):

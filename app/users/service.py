@@ -1,10 +1,14 @@
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict
+from app.core.errors import Conflict, NotFound
 from app.core.security import hash_password
 from app.models import User
 from app.users.repository import UserRepository
+
+
+class UserNotFound(NotFound):
+    detail = "User not found"
 
 
 class EmailTaken(Conflict):
@@ -34,3 +38,13 @@ class UserService:
         except IntegrityError as exc:
             # Two registrations for one email at once: the unique index decides.
             raise EmailTaken from exc
+
+    async def set_active(self, user_id: int, *, is_active: bool) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound
+        if user.is_active and not is_active:
+            user.token_version += 1  # Reactivation must not bring old tokens back.
+        user.is_active = is_active
+        await self.session.flush()
+        return user
