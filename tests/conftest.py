@@ -6,9 +6,13 @@ SQLite file. When PostgreSQL was asked for and does not answer, the run stops wi
 """
 
 import asyncio
+import fcntl
+import hashlib
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from alembic import command
@@ -23,6 +27,8 @@ from app.core.db import create_engine, create_sessionmaker, is_sqlite
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+_LOCK = pytest.StashKey[IO[str]]()
+_SQLITE_DIR = pytest.StashKey[str]()
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -33,6 +39,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             asyncio.run(_ping(url))
         except Exception as exc:
             pytest.exit(f"TEST_DATABASE_URL={url} does not answer: {exc!r}", returncode=3)
+        # The run rebuilds the schema: a second run on the same database waits its turn.
+        lock_name = hashlib.sha256(url.encode()).hexdigest()[:16]
+        lock = open(Path(tempfile.gettempdir()) / f"jobs-api-tests-{lock_name}.lock", "w")  # noqa: SIM115
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        session.config.stash[_LOCK] = lock
 
 
 async def _ping(url: str) -> None:
@@ -58,8 +69,9 @@ def _database_url_from_env(config: pytest.Config) -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    path = Path(str(config.cache.mkdir("sqlite"))) / "test.db" if config.cache else None
-    return f"sqlite+aiosqlite:///{path}"
+    if _SQLITE_DIR not in config.stash:
+        config.stash[_SQLITE_DIR] = tempfile.mkdtemp(prefix="jobs-api-tests-")
+    return f"sqlite+aiosqlite:///{config.stash[_SQLITE_DIR]}/test.db"
 
 
 def alembic_config(database_url: str) -> Config:

@@ -10,6 +10,7 @@ from app.auth.service import AuthService
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
+from app.core.http_cache import PRIVATE_CACHE_HEADERS
 from app.models import User
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -43,8 +44,7 @@ async def get_current_user(auth: AuthServiceDep, token: RequestToken, response: 
     user = await auth.user_for_token(token)
     # What an authenticated route answers belongs to this user alone: no shared cache may
     # keep it, and a browser revalidates before reusing it.
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers["Vary"] = "Authorization, Cookie"
+    response.headers.update(PRIVATE_CACHE_HEADERS)
     return user
 
 

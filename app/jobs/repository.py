@@ -1,11 +1,21 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.orm import load_only
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
 
 from app.core.repository import Repository
 from app.models import Job, JobStatus
+
+# What the list shows: no parameters, which may be large and are only shown one job at a time.
+LISTED_COLUMNS = (
+    Job.job_id,
+    Job.status,
+    Job.created_at,
+    Job.job_name,
+    Job.job_type,
+    Job.updated_at,
+    Job.user_id,
+)
 
 
 def _owned_by(user_id: int, statuses: Collection[JobStatus]) -> list[ColumnElement[bool]]:
@@ -18,16 +28,22 @@ def _owned_by(user_id: int, statuses: Collection[JobStatus]) -> list[ColumnEleme
 class JobRepository(Repository[Job]):
     model = Job
 
-    async def list_for_user(
+    async def page_for_user(
         self,
         user_id: int,
         *,
         statuses: Collection[JobStatus],
         limit: int,
         after: tuple[datetime, int] | None = None,
-    ) -> Sequence[Job]:
-        """The user's jobs, newest first, starting below the keyset position `after`."""
-        conditions = _owned_by(user_id, statuses)
+    ) -> tuple[Sequence[Row[tuple[object, ...]]], int | None]:
+        """The user's jobs newest first, starting below the keyset position `after`, and how
+        many jobs match the filter on all pages, in one round trip.
+
+        The total rides along on every row; with no rows it is None (unknown).
+        """
+        owned = _owned_by(user_id, statuses)
+        total = select(func.count()).select_from(Job).where(*owned).scalar_subquery()
+        conditions = list(owned)
         if after is not None:
             created_at, job_id = after
             conditions.append(
@@ -37,23 +53,13 @@ class JobRepository(Repository[Job]):
                 )
             )
         query = (
-            select(Job)
-            .options(
-                load_only(
-                    Job.job_id,
-                    Job.user_id,
-                    Job.job_name,
-                    Job.job_type,
-                    Job.status,
-                    Job.created_at,
-                    Job.updated_at,
-                )
-            )
+            select(*LISTED_COLUMNS, total.label("total"))
             .where(*conditions)
             .order_by(Job.created_at.desc(), Job.job_id.desc())
             .limit(limit)
         )
-        return (await self.session.scalars(query)).all()
+        rows = (await self.session.execute(query)).all()
+        return rows, (rows[0].total if rows else None)
 
     async def count_for_user(self, user_id: int, *, statuses: Collection[JobStatus]) -> int:
         query = select(func.count()).select_from(Job).where(*_owned_by(user_id, statuses))
@@ -62,7 +68,7 @@ class JobRepository(Repository[Job]):
     async def count_by_status(self, user_id: int) -> dict[JobStatus, int]:
         query = select(Job.status, func.count()).where(Job.user_id == user_id).group_by(Job.status)
         rows = await self.session.execute(query)
-        return {status: count for status, count in rows.tuples()}
+        return {status: count for status, count in rows}
 
     async def get_for_user(self, job_id: int, user_id: int) -> Job | None:
         query = select(Job).where(Job.job_id == job_id, Job.user_id == user_id)

@@ -1,10 +1,11 @@
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from app.auth.dependencies import AdminUser, CurrentUser
 from app.core.db import SessionDep
 from app.core.errors import error_responses
+from app.core.http_cache import etag_matches, not_modified
 from app.jobs.schemas import (
     JobCreate,
     JobDetail,
@@ -30,10 +31,24 @@ JobServiceDep = Annotated[JobService, Depends(get_job_service)]
 JobIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id")]
 
 
-@router.get("", response_model=JobListResponse, responses=error_responses(400, 401, 422))
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description="The ETag of an earlier answer: 304 with no body if nothing changed"),
+]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Nothing changed since the ETag in If-None-Match"}
+}
+
+
+@router.get(
+    "",
+    response_model=JobListResponse,
+    responses={**NOT_MODIFIED, **error_responses(400, 401, 422)},
+)
 async def list_my_jobs(
     user: CurrentUser,
     jobs: JobServiceDep,
+    response: Response,
     status_: Annotated[
         list[JobStatus] | None,
         Query(alias="status", description="Only jobs in these statuses (repeatable)"),
@@ -43,9 +58,15 @@ async def list_my_jobs(
         str | None,
         Query(max_length=200, description="`next_cursor` of the previous page"),
     ] = None,
-) -> JobListResponse:
+    if_none_match: IfNoneMatch = None,
+) -> JobListResponse | Response:
     """The current user's jobs, newest first."""
-    page = await jobs.list_jobs(user, statuses=status_ or (), limit=limit, cursor=cursor)
+    query = jobs.query(status_ or (), limit, cursor)
+    etag = jobs.list_etag(user, query)
+    if etag_matches(if_none_match, etag):
+        return not_modified(etag)
+    page = await jobs.list_jobs(user, query)
+    response.headers["ETag"] = etag
     return JobListResponse(
         jobs=[JobRead.model_validate(job) for job in page.jobs],
         total=page.total,
@@ -67,9 +88,19 @@ async def submit_job(body: JobCreate, user: CurrentUser, jobs: JobServiceDep) ->
     return JobResponse(job=JobDetail.model_validate(job), message="Job submitted successfully")
 
 
-@router.get("/stats", response_model=JobStatsResponse, responses=error_responses(401))
-async def my_job_stats(user: CurrentUser, jobs: JobServiceDep) -> JobStatsResponse:
+@router.get(
+    "/stats",
+    response_model=JobStatsResponse,
+    responses={**NOT_MODIFIED, **error_responses(401)},
+)
+async def my_job_stats(
+    user: CurrentUser, jobs: JobServiceDep, response: Response, if_none_match: IfNoneMatch = None
+) -> JobStatsResponse | Response:
     """How many of the current user's jobs are in each status."""
+    etag = jobs.stats_etag(user)
+    if etag_matches(if_none_match, etag):
+        return not_modified(etag)
+    response.headers["ETag"] = etag
     return JobStatsResponse(stats=JobStats(**await jobs.stats(user)))
 
 

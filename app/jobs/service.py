@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.jobs.repository import JobRepository
 from app.models import Job, JobStatus, User
+from app.users.repository import UserRepository
 
 # The lifecycle: pending -> running -> completed | failed; pending or running -> cancelled.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -36,12 +38,29 @@ class InvalidCursor(InvalidInput):
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
-    jobs: Sequence[Job]
+    jobs: Sequence[Any]
     total: int
     next_cursor: str | None
 
 
-def encode_cursor(job: Job) -> str:
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A validated list request: the filter, the page size and where the page starts."""
+
+    statuses: tuple[JobStatus, ...]
+    limit: int
+    cursor: str | None
+    after: tuple[datetime, int] | None
+
+
+def jobs_etag(user: User, *request: object) -> str:
+    """Changes whenever the user's jobs change (any submit or status move bumps
+    `jobs_version`) or the request asks for something else; needs no query on jobs."""
+    key = repr((user.user_id, user.jobs_version, request)).encode()
+    return '"' + hashlib.blake2b(key, digest_size=16).hexdigest() + '"'
+
+
+def encode_cursor(job: Any) -> str:
     raw = json.dumps([job.created_at.isoformat(), job.job_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -63,22 +82,38 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 class JobService:
     def __init__(self, session: AsyncSession) -> None:
         self.jobs = JobRepository(session)
+        self.users = UserRepository(session)
 
-    async def list_jobs(
-        self,
-        user: User,
-        *,
-        statuses: Collection[JobStatus] = (),
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> JobPage:
+    @staticmethod
+    def query(
+        statuses: Collection[JobStatus] = (), limit: int = 100, cursor: str | None = None
+    ) -> JobQuery:
+        # Sorted and deduplicated, so equal filters share one ETag.
+        ordered = tuple(sorted(set(statuses)))
         after = decode_cursor(cursor) if cursor else None
+        return JobQuery(statuses=ordered, limit=limit, cursor=cursor, after=after)
+
+    @staticmethod
+    def list_etag(user: User, query: JobQuery) -> str:
+        return jobs_etag(user, "list", query.statuses, query.limit, query.cursor)
+
+    @staticmethod
+    def stats_etag(user: User) -> str:
+        return jobs_etag(user, "stats")
+
+    async def list_jobs(self, user: User, query: JobQuery) -> JobPage:
         # One row past the page tells whether another page follows.
-        rows = await self.jobs.list_for_user(
-            user.user_id, statuses=statuses, limit=limit + 1, after=after
+        rows, total = await self.jobs.page_for_user(
+            user.user_id, statuses=query.statuses, limit=query.limit + 1, after=query.after
         )
-        page, more = rows[:limit], len(rows) > limit
-        total = await self.jobs.count_for_user(user.user_id, statuses=statuses)
+        if total is None:
+            # An empty page: past the end, or nothing matches.
+            total = (
+                await self.jobs.count_for_user(user.user_id, statuses=query.statuses)
+                if query.after
+                else 0
+            )
+        page, more = rows[: query.limit], len(rows) > query.limit
         return JobPage(
             jobs=page, total=total, next_cursor=encode_cursor(page[-1]) if more else None
         )
@@ -92,7 +127,9 @@ class JobService:
         self, user: User, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
     ) -> Job:
         job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
-        return await self.jobs.add(job)
+        await self.jobs.add(job)
+        await self.users.bump_jobs_version(user.user_id)
+        return job
 
     async def get_own(self, user: User, job_id: int) -> Job:
         # Someone else's job is "not found": a 403 would confirm that it exists.
@@ -119,4 +156,5 @@ class JobService:
         if moved is None:
             # Another request changed the job between our read and our write.
             raise Conflict("The job was changed by another request; reload it and try again")
+        await self.users.bump_jobs_version(moved.user_id)
         return moved

@@ -50,5 +50,5 @@ class Job(TimestampMixin, Base):
         nullable=False,
     )
     parameters: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON().with_variant(JSONB(), "postgresql")
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
     )

@@ -1,0 +1,21 @@
+"""Conditional GET for per-user data."""
+
+from fastapi import Response
+
+# Per-user answers: browsers may keep them but must revalidate; shared caches must not keep them.
+PRIVATE_CACHE_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110's weak comparison, as If-None-Match uses."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(",")
+    )
+
+
+def not_modified(etag: str) -> Response:
+    return Response(status_code=304, headers={"ETag": etag, **PRIVATE_CACHE_HEADERS})
