@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -10,11 +11,14 @@ from app import health
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.router import router as auth_router
 from app.auth.throttle import create_login_throttle
+from app.core.access_log import AccessLogMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
 from app.core.csrf import CSRFMiddleware
 from app.core.db import create_app_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.logs import configure_logging
+from app.core.metrics import app_registry, metrics_router
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
@@ -29,6 +33,7 @@ The API behind a "my jobs" dashboard. Log in with **Authorize** (email as userna
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings)
     warn_about_unsafe_defaults(settings)
     engine = create_app_engine(settings)
     login_throttle = create_login_throttle(
@@ -52,21 +57,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.login_throttle = login_throttle
+    app.state.metrics_registry, app.state.pool_collector = app_registry(engine)
 
     install_error_handlers(app)
-    # Added innermost first: a request meets CORS, then the security headers, the CSRF check
-    # and the body limit, before any route.
+    # Added innermost first. A request meets: its request id, the access log, the security
+    # headers, CORS, the CSRF check and the body limit, then the route.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CSRFMiddleware, trusted_origins=settings.cors_origins, cookie_name=ACCESS_TOKEN_COOKIE
     )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+        expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(
+        CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_sane_request_id
     )
     for router in (
         health.router,
@@ -77,7 +88,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_users_router,
     ):
         app.include_router(router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router(settings.metrics_token))
     return app
+
+
+def is_sane_request_id(value: str) -> bool:
+    """An incoming X-Request-ID is kept if it is short and plain; otherwise one is made."""
+    return 0 < len(value) <= 128 and all(
+        c.isascii() and (c.isalnum() or c in "-_.:") for c in value
+    )
 
 
 app = create_app()

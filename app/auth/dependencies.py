@@ -38,10 +38,13 @@ def get_request_token(
 RequestToken = Annotated[str | None, Depends(get_request_token)]
 
 
-async def get_current_user(auth: AuthServiceDep, token: RequestToken, response: Response) -> User:
+async def get_current_user(
+    auth: AuthServiceDep, token: RequestToken, request: Request, response: Response
+) -> User:
     if not token:
         raise NotAuthenticated
     user = await auth.user_for_token(token)
+    request.state.user_id = user.user_id  # for the access log
     # What an authenticated route answers belongs to this user alone: no shared cache may
     # keep it, and a browser revalidates before reusing it.
     response.headers.update(PRIVATE_CACHE_HEADERS)

@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.repository import TokenRepository
-from app.auth.throttle import LoginThrottle
+from app.auth.throttle import LoginThrottle, TooManyLoginAttempts
 from app.core.config import Settings
 from app.core.errors import InvalidInput, NotAuthenticated
+from app.core.metrics import FAILED_LOGINS
 from app.core.security import (
     AccessToken,
     InvalidToken,
@@ -48,10 +49,15 @@ class AuthService:
 
     async def login(self, email: str, password: str, *, client: str) -> Login:
         key = self.throttle.key(email, client)
-        await self.throttle.check(key)
+        try:
+            await self.throttle.check(key)
+        except TooManyLoginAttempts:
+            FAILED_LOGINS.labels("throttled").inc()
+            raise
         try:
             user = await self._authenticate(email, password)
         except InvalidCredentials:
+            FAILED_LOGINS.labels("invalid_credentials").inc()
             await self.throttle.failed(key)
             raise
         await self.throttle.succeeded(key)

@@ -42,6 +42,24 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: float = Field(default=10, gt=0)
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # Behind PgBouncer in transaction mode: no server-side prepared statement may outlive a
+    # transaction, so asyncpg's statement caches are turned off.
+    database_pgbouncer: bool = False
+
+    log_format: Literal["json", "console"] | None = None  # json in production, else console
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    metrics_enabled: bool = False
+    # When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: str | None = None
+
+    # `python -m app serve`
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(default=1, ge=1)
+    # Proxies whose X-Forwarded-For / -Proto are believed (comma-separated addresses or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
+    graceful_shutdown_seconds: int = Field(default=30, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -73,6 +91,8 @@ class Settings(BaseSettings):
                 )
             if not self.cookie_secure:
                 raise ValueError("COOKIE_SECURE=false is not allowed in production")
+            if self.metrics_enabled and not self.metrics_token:
+                raise ValueError("METRICS_ENABLED in production requires METRICS_TOKEN")
         if self.cookie_samesite == "none" and not self.cookie_secure:
             raise ValueError("COOKIE_SAMESITE=none requires COOKIE_SECURE=true")
         return self
@@ -80,6 +100,12 @@ class Settings(BaseSettings):
     @property
     def access_token_lifetime_seconds(self) -> int:
         return self.access_token_expire_minutes * 60
+
+    @property
+    def resolved_log_format(self) -> str:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "console"
 
     @property
     def uses_development_key(self) -> bool:

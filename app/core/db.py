@@ -1,5 +1,6 @@
 """Engine, sessions and the per-request unit of work."""
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -35,18 +36,29 @@ def create_app_engine(settings: Settings) -> AsyncEngine:
     if is_sqlite(settings.database_url):
         return create_engine(settings.database_url)
     timeout = settings.database_timeout_seconds
+    connect_args: dict[str, Any] = {
+        "timeout": timeout,
+        # Client side: a query on a connection whose peer vanished gives up instead of
+        # hanging until TCP notices.
+        "command_timeout": settings.database_statement_timeout_seconds,
+    }
+    url = make_url(settings.database_url)
+    if settings.database_pgbouncer:
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
+        url = url.update_query_dict({"prepared_statement_cache_size": "0"})
     return create_engine(
-        settings.database_url,
+        url.render_as_string(hide_password=False),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=timeout,
-        connect_args={
-            "timeout": timeout,
-            # Client side: a query on a connection whose peer vanished gives up instead of
-            # hanging until TCP notices.
-            "command_timeout": settings.database_statement_timeout_seconds,
-        },
+        connect_args=connect_args,
     )
+
+
+def _unique_statement_name() -> str:
+    # PgBouncer may hand each transaction another server connection: names must never clash.
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def _make_sqlite_transactional(engine: AsyncEngine) -> None:

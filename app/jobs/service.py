@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.metrics import count_submitted_job
 from app.jobs.repository import JobRepository
 from app.models import Job, JobStatus, User
 from app.users.repository import UserRepository
@@ -74,6 +75,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise InvalidCursor from exc
     if created_at.tzinfo is None or not isinstance(job_id, int) or isinstance(job_id, bool):
         raise InvalidCursor
+    try:
+        created_at = created_at.astimezone(UTC)
+    except OverflowError as exc:  # e.g. year 1 east of Greenwich
+        raise InvalidCursor from exc
     if not 0 < job_id < 2**63:
         raise InvalidCursor
     return created_at, job_id
@@ -129,6 +134,7 @@ class JobService:
         job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
         await self.jobs.add(job)
         await self.users.bump_jobs_version(user.user_id)
+        count_submitted_job(job_type)
         return job
 
     async def get_own(self, user: User, job_id: int) -> Job:

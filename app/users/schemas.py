@@ -21,7 +21,9 @@ NewPassword = Annotated[
     Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_BYTES),
     AfterValidator(_password_fits),
 ]
-Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_BYTES)]
+Password = Annotated[
+    str, Field(min_length=1, max_length=MAX_PASSWORD_BYTES), AfterValidator(_password_fits)
+]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(str.lower)]
 

@@ -1,0 +1,59 @@
+"""Logging: JSON lines in production, readable lines in development, each with its request id."""
+
+import logging
+import sys
+
+from asgi_correlation_id import CorrelationIdFilter
+from pythonjsonlogger.json import JsonFormatter
+
+from app.core.config import Settings
+
+CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s%(context)s"
+# Extra fields an access line carries; the console format shows them after the message.
+CONTEXT_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id")
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = [
+            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+        ]
+        record.context = (" " + " ".join(fields)) if fields else ""
+        return super().format(record)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    request_ids = CorrelationIdFilter(default_value="-")
+    handler.addFilter(request_ids)
+    # The filter names its field correlation_id; the logs call it request_id.
+    handler.addFilter(_RenameRequestId())
+    formatter: logging.Formatter
+    if settings.resolved_log_format == "json":
+        formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+            timestamp=False,
+        )
+    else:
+        formatter = _ConsoleFormatter(CONSOLE_FORMAT)
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_jobs_api", False):
+            root.removeHandler(existing)
+    handler._jobs_api = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # One access line per request comes from the app; uvicorn's own would repeat it.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+
+
+class _RenameRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = getattr(record, "correlation_id", "-")
+        return True
