@@ -16,7 +16,7 @@ from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
 from app.core.csrf import CSRFMiddleware
 from app.core.db import create_app_engine, create_sessionmaker
-from app.core.errors import install_error_handlers
+from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security_headers import SecurityHeadersMiddleware
@@ -61,11 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # Added innermost first. A request meets: its request id, the access log, the security
-    # headers, CORS, the CSRF check and the body limit, then the route.
+    # headers, CORS, the last-resort error renderer, the CSRF check and the body limit, then
+    # the route.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CSRFMiddleware, trusted_origins=settings.cors_origins, cookie_name=ACCESS_TOKEN_COOKIE
     )
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -154,3 +155,32 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
         code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[code]}
         for code in status_codes
     }
+
+
+class UnhandledErrorMiddleware:
+    """Renders an exception no handler took as the JSON 500 (or 503 for an outage) from inside
+    the CORS layer, so a browser can read it; Starlette's own last-resort handler sits outside
+    CORS, where the dashboard would only see a network error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _unexpected_error(Request(scope), exc)
+            await response(scope, receive, send)
