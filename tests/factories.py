@@ -70,3 +70,20 @@ async def create_job(
 def bearer(user: User, settings: Settings) -> dict[str, str]:
     token = create_access_token(user.user_id, user.token_version, settings).token
     return {"Authorization": f"Bearer {token}"}
+
+
+def access_token(user: User, settings: Settings) -> str:
+    """A fresh token for the user, as login would issue it (for cookies or hand-made variants)."""
+    return create_access_token(user.user_id, user.token_version, settings).token
+
+
+def cookie_attributes(set_cookie: str) -> tuple[str, str, dict[str, str | None]]:
+    """A Set-Cookie header as (name, value, attributes); attribute names are lowercased and
+    valueless flags such as HttpOnly map to None."""
+    first, *rest = (part.strip() for part in set_cookie.split(";"))
+    name, _, value = first.partition("=")
+    attributes: dict[str, str | None] = {}
+    for part in rest:
+        key, has_value, attribute_value = part.partition("=")
+        attributes[key.lower()] = attribute_value if has_value else None
+    return name, value, attributes
