@@ -15,6 +15,7 @@ from app.auth.schemas import (
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
+from app.core.http_cache import NO_STORE
 from app.users.schemas import UserRead, UserResponse
 from app.users.service import UserService
 
@@ -44,6 +45,7 @@ async def login(
     """Log in with JSON credentials: returns a Bearer token and sets the HTTP-only cookie."""
     result = await auth.login(body.email, body.password, client=client)
     set_token_cookie(response, result.token.token, settings)
+    response.headers.update(NO_STORE)
     return LoginResponse(
         access_token=result.token.token,
         expires_in=result.token.expires_in,
@@ -53,10 +55,14 @@ async def login(
 
 @router.post("/token", response_model=TokenResponse, responses=error_responses(401, 422, 429))
 async def token(
-    form: Annotated[TokenForm, Form()], auth: AuthServiceDep, client: ClientAddress
+    form: Annotated[TokenForm, Form()],
+    auth: AuthServiceDep,
+    client: ClientAddress,
+    response: Response,
 ) -> TokenResponse:
     """OAuth2 password flow (username = email): what the docs page's Authorize button calls."""
     result = await auth.login(form.username.lower(), form.password, client=client)
+    response.headers.update(NO_STORE)
     return TokenResponse(access_token=result.token.token, expires_in=result.token.expires_in)
 
 

@@ -17,6 +17,9 @@ from app.core.errors import error_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 LOGIN_PATHS = frozenset({"/api/auth/login", "/api/auth/token"})
+# Routes that never read the cookie: a stale cookie riding along does not make them
+# cookie-authenticated.
+COOKIELESS_PATHS = LOGIN_PATHS | {"/api/auth/register"}
 
 
 def _origin_of(url: str) -> str | None:
@@ -53,7 +56,11 @@ class CSRFMiddleware:
             return
         headers = Headers(scope=scope)
         bearer = headers.get("authorization", "").lower().startswith("bearer ")
-        cookie_auth = not bearer and _has_cookie(headers.get("cookie"), self.cookie_name)
+        cookie_auth = (
+            not bearer
+            and scope["path"] not in COOKIELESS_PATHS
+            and _has_cookie(headers.get("cookie"), self.cookie_name)
+        )
         is_login = scope["path"] in LOGIN_PATHS
         if cookie_auth or is_login:
             source = self._request_source(headers)

@@ -4,6 +4,8 @@ from fastapi import Response
 
 # Per-user answers: browsers may keep them but must revalidate; shared caches must not keep them.
 PRIVATE_CACHE_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+# Answers that carry a token: nobody keeps them (RFC 6749, section 5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

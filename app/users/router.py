@@ -8,6 +8,7 @@ from app.auth.schemas import TokenResponse
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
+from app.core.http_cache import NO_STORE
 from app.users.schemas import PasswordChange, UserRead, UserResponse, UserStatusUpdate
 from app.users.service import UserService
 
@@ -32,6 +33,7 @@ async def change_password(
     """Change the password. Every earlier token stops working; this answer carries a new one."""
     token = await auth.change_password(user, body.current_password, body.new_password)
     set_token_cookie(response, token.token, settings)
+    response.headers.update(NO_STORE)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)
 
 
