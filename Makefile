@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate clean
+.PHONY: run test e2e fuzz lint format migrate clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(INSTALLED)
 		echo "== again on $$TEST_DATABASE_URL"; \
 		$(BIN)/pytest; \
 	fi
+
+# The dashboard in a real browser against the API on PostgreSQL (installs chromium if missing).
+e2e: $(INSTALLED)
+	tests/e2e/run.sh
+
+# schemathesis against the live API on a throwaway PostgreSQL database (jobs_fuzz); fixed seed.
+fuzz: $(INSTALLED)
+	scripts/fuzz.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -38,8 +38,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Connect and pool-wait timeout, and the longest a statement may run, in seconds.
-    database_timeout_seconds: float = Field(default=5, gt=0)
-    database_statement_timeout_seconds: float = Field(default=10, gt=0)
+    # Together they bound how long a request waits on a database that vanished (~8 s).
+    database_timeout_seconds: float = Field(default=3, gt=0)
+    database_statement_timeout_seconds: float = Field(default=5, gt=0)
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     # Behind PgBouncer in transaction mode: no server-side prepared statement may outlive a

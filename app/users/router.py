@@ -38,14 +38,14 @@ async def change_password(
 
 
 @admin_router.patch(
-    "/{user_id}", response_model=UserResponse, responses=error_responses(401, 403, 404, 422)
+    "/{user_id}", response_model=UserResponse, responses=error_responses(401, 403, 404, 409, 422)
 )
 async def set_user_active(
     user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: UserStatusUpdate,
-    _admin: AdminUser,
+    admin: AdminUser,
     session: SessionDep,
 ) -> UserResponse:
     """Deactivate (ending every session at once) or reactivate a user."""
-    user = await UserService(session).set_active(user_id, is_active=body.is_active)
+    user = await UserService(session).set_active(admin, user_id, is_active=body.is_active)
     return UserResponse(user=UserRead.model_validate(user), message="User updated")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.security import create_access_token
 from app.models import User
-from tests.factories import PASSWORD, create_user
+from tests.factories import PASSWORD, bearer, create_user
 
 ME_URL = "/api/users/me"
 PASSWORD_URL = "/api/users/me/password"
@@ -292,3 +292,18 @@ async def test_every_login_gets_a_token_id_of_its_own(
 
     ids = {jwt.decode(t, settings.secret_key, algorithms=["HS256"])["jti"] for t in tokens}
     assert len(ids) == 2
+
+
+async def test_an_admin_cannot_deactivate_their_own_account(
+    client: AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    admin = await create_user(session, is_admin=True)
+
+    response = await client.patch(
+        f"/api/admin/users/{admin.user_id}",
+        json={"is_active": False},
+        headers=bearer(admin, settings),
+    )
+
+    assert response.status_code == 409
+    assert (await client.get("/api/users/me", headers=bearer(admin, settings))).status_code == 200
