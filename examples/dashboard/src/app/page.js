@@ -5,14 +5,16 @@ import { useRouter } from 'next/navigation';
 import { useAuth } from '@/context/AuthContext';
 
 export default function HomePage() {
-  const { user, loading } = useAuth();
+  const { user, loading, sessionError } = useAuth();
   const router = useRouter();
 
   useEffect(() => {
     if (!loading) {
-      router.replace(user ? '/dashboard' : '/login');
+      // A failed session check (API down, 5xx) is not "signed out": the
+      // dashboard shows the error and a Retry button.
+      router.replace(user || sessionError ? '/dashboard' : '/login');
     }
-  }, [user, loading, router]);
+  }, [user, loading, sessionError, router]);
 
   return <p className="page-message">Loading…</p>;
 }

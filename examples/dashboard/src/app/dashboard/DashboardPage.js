@@ -11,13 +11,28 @@ function formatDate(value) {
   return Number.isNaN(date.getTime()) ? String(value ?? '') : date.toLocaleString();
 }
 
+function sessionErrorMessage(err) {
+  return err.message || 'Could not check your session';
+}
+
 export default function DashboardPage() {
-  const { user, loading: authLoading, logout, clearSession } = useAuth();
+  const {
+    user,
+    loading: authLoading,
+    checking: checkingSession,
+    sessionError,
+    retrySession,
+    logout,
+    clearSession,
+  } = useAuth();
   const router = useRouter();
 
   const [jobs, setJobs] = useState(null); // null until the first successful load
   const [stats, setStats] = useState(null);
   const [loading, setLoading] = useState(false);
+  // Why the jobs could not be shown (a failed load or a failed session check).
+  // Only a successful load clears it, so while a retry is in flight the error
+  // stays on screen instead of old data that looks fresh.
   const [error, setError] = useState(null);
   const [actionError, setActionError] = useState(null);
   const [cancellingId, setCancellingId] = useState(null);
@@ -26,36 +41,50 @@ export default function DashboardPage() {
   // (retry, submit, cancel) never show stale data.
   const requestIdRef = useRef(0);
 
-  // Not signed in: go to the login page.
+  // Signed out (the API answered 401): go to the login page. A failed session
+  // check (API unreachable, 5xx) is not "signed out": stay and show the error.
   useEffect(() => {
-    if (!authLoading && !user) {
+    if (!authLoading && !user && !sessionError) {
       router.replace('/login');
     }
-  }, [authLoading, user, router]);
+  }, [authLoading, user, sessionError, router]);
 
-  const loadData = useCallback(async () => {
-    const requestId = ++requestIdRef.current;
-    setLoading(true);
-    setError(null);
-    try {
-      const [jobList, jobStats] = await Promise.all([
-        jobsService.getUserJobs(),
-        jobsService.getStats(),
-      ]);
-      if (requestId !== requestIdRef.current) return;
-      setJobs(jobList);
-      setStats(jobStats);
-    } catch (err) {
-      if (requestId !== requestIdRef.current) return;
-      if (err.status === 401) {
-        clearSession(); // session expired or revoked
-        return;
-      }
-      setError(err.message || 'Failed to load jobs');
-    } finally {
-      if (requestId === requestIdRef.current) setLoading(false);
+  // A failed session check is this page's error until the jobs load.
+  useEffect(() => {
+    if (sessionError) {
+      setError(sessionErrorMessage(sessionError));
     }
-  }, [clearSession]);
+  }, [sessionError]);
+
+  // keepActionError: the refresh that follows a failed action must not hide
+  // that action's error; any other successful refresh clears it.
+  const loadData = useCallback(
+    async ({ keepActionError = false } = {}) => {
+      const requestId = ++requestIdRef.current;
+      setLoading(true);
+      try {
+        const [jobList, jobStats] = await Promise.all([
+          jobsService.getUserJobs(),
+          jobsService.getStats(),
+        ]);
+        if (requestId !== requestIdRef.current) return;
+        setJobs(jobList);
+        setStats(jobStats);
+        setError(null);
+        if (!keepActionError) setActionError(null);
+      } catch (err) {
+        if (requestId !== requestIdRef.current) return;
+        if (err.status === 401) {
+          clearSession(); // session expired or revoked
+          return;
+        }
+        setError(err.message || 'Failed to load jobs');
+      } finally {
+        if (requestId === requestIdRef.current) setLoading(false);
+      }
+    },
+    [clearSession],
+  );
 
   useEffect(() => {
     if (user) {
@@ -66,9 +95,20 @@ export default function DashboardPage() {
     };
   }, [user, loadData]);
 
+  // Without a user the session itself is unknown: re-check it first. Once it
+  // is back, the effect above loads jobs and totals.
+  function handleRetry() {
+    if (user) {
+      loadData();
+    } else {
+      retrySession();
+    }
+  }
+
   async function handleCancel(id) {
     setActionError(null);
     setCancellingId(id);
+    let failed = false;
     try {
       await jobsService.cancelJob(id);
     } catch (err) {
@@ -77,10 +117,11 @@ export default function DashboardPage() {
         return;
       }
       setActionError(`Could not cancel job ${id}: ${err.message}`);
+      failed = true;
     } finally {
       setCancellingId(null);
     }
-    loadData();
+    loadData({ keepActionError: failed });
   }
 
   async function handleLogout() {
@@ -88,34 +129,42 @@ export default function DashboardPage() {
     router.replace('/login');
   }
 
-  if (authLoading || !user) {
+  if (authLoading || (!user && !sessionError)) {
     return <p className="page-message">Loading…</p>;
   }
+
+  // Before the effect above has copied it, a session error is shown directly.
+  const shownError = error ?? (sessionError ? sessionErrorMessage(sessionError) : null);
+  const retrying = loading || checkingSession;
+  const shownStats = shownError ? null : stats;
 
   return (
     <main className="dashboard">
       <header className="dashboard-header">
         <h1>My Jobs</h1>
-        <div className="user-info">
-          <span data-testid="user-email">{user.email}</span>
-          <button type="button" className="button" data-testid="logout-button" onClick={handleLogout}>
-            Log out
-          </button>
-        </div>
+        {user && (
+          <div className="user-info">
+            <span data-testid="user-email">{user.email}</span>
+            <button type="button" className="button" data-testid="logout-button" onClick={handleLogout}>
+              Log out
+            </button>
+          </div>
+        )}
       </header>
 
+      {/* Totals from before an error are not shown as if they were current. */}
       <section className="stats" aria-label="Job totals">
-        <StatCard label="Total" value={stats?.total} testId="stat-total" />
-        <StatCard label="Completed" value={stats?.completed} testId="stat-completed" />
-        <StatCard label="Running" value={stats?.running} testId="stat-running" />
+        <StatCard label="Total" value={shownStats?.total} testId="stat-total" />
+        <StatCard label="Completed" value={shownStats?.completed} testId="stat-completed" />
+        <StatCard label="Running" value={shownStats?.running} testId="stat-running" />
       </section>
 
-      <SubmitJobForm onSubmitted={loadData} onUnauthorized={clearSession} />
+      {user && <SubmitJobForm onSubmitted={loadData} onUnauthorized={clearSession} />}
 
       <section className="card">
         <div className="section-header">
           <h2>Jobs</h2>
-          {loading && jobs !== null && (
+          {loading && jobs !== null && !shownError && (
             <span className="muted" data-testid="jobs-loading">
               Refreshing…
             </span>
@@ -128,11 +177,17 @@ export default function DashboardPage() {
           </p>
         )}
 
-        {error ? (
-          <div className="error-box" role="alert" data-testid="jobs-error">
-            <p>{error}</p>
-            <button type="button" className="button" data-testid="retry-button" onClick={loadData}>
-              Retry
+        {shownError ? (
+          <div className="error-box" role="alert" data-testid="jobs-error" aria-busy={retrying}>
+            <p>{shownError}</p>
+            <button
+              type="button"
+              className="button"
+              data-testid="retry-button"
+              disabled={retrying}
+              onClick={handleRetry}
+            >
+              {retrying ? 'Retrying…' : 'Retry'}
             </button>
           </div>
         ) : jobs === null ? (
