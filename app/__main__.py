@@ -3,6 +3,7 @@
 
 import argparse
 import asyncio
+import signal
 import sys
 
 import uvicorn
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import AppError
+from app.core.logs import configure_logging
 from app.users.schemas import Email, FullName, NewPassword
 from app.users.service import UserService
 
@@ -36,6 +38,12 @@ async def _create_user(new_user: NewUser) -> int:
 
 def serve() -> None:
     settings = get_settings()
+    # The supervisor's own lines (start-up, worker restarts) in the same format as the workers'.
+    configure_logging(settings)
+    # uvicorn re-raises SIGTERM at the default disposition once it has shut down gracefully,
+    # so the process would end as "killed by SIGTERM" (143). A handler of our own makes a
+    # clean shutdown exit 0, as orchestrators expect.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(
         "app.main:app",
         host=settings.host,

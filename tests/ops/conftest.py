@@ -1,0 +1,144 @@
+"""Fixtures for the operations tests.
+
+`build_app` makes in-process apps with settings of the test's choosing (log format, metrics,
+...), inside the test's rolled-back transaction like the shared `app` fixture. Build the app in
+the test body, after `capsys` is active: the app's log handler writes to the `sys.stdout` of the
+moment it is created.
+
+`ops_database_url` and `servers` are for the tests that need real `python -m app serve`
+processes: a dedicated PostgreSQL database (created, migrated, dropped) and servers that are
+always killed at the end, even when the test fails.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker, is_sqlite
+from app.main import create_app
+from tests.conftest import TEST_SECRET_KEY, alembic_config
+from tests.ops.servers import Server, start_server
+
+OPS_DATABASE = "jobs_ops"
+
+
+@dataclass
+class OpsApp:
+    app: FastAPI
+    client: AsyncClient
+    settings: Settings
+
+
+AppBuilder = Callable[..., Awaitable[OpsApp]]
+
+
+@contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Put back the log handler and level that were there before: the apps built here point
+    theirs at capsys's stream, which is closed after the test, and may log at DEBUG."""
+    root = logging.getLogger()
+    level = root.level
+    previous = [h for h in root.handlers if getattr(h, "_jobs_api", False)]
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, "_jobs_api", False)]:
+            root.removeHandler(handler)
+        for handler in previous:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.fixture
+async def build_app(database_url: str, connection: AsyncConnection) -> AsyncIterator[AppBuilder]:
+    with _logging_restored():
+        async with AsyncExitStack() as stack:
+
+            async def build(**overrides: Any) -> OpsApp:
+                values: dict[str, Any] = {
+                    "environment": "test",
+                    "database_url": database_url,
+                    "secret_key": TEST_SECRET_KEY,
+                    "cors_origins": ["http://localhost:3000"],
+                    **overrides,
+                }
+                settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+                app = create_app(settings)
+                # Each request's commit releases a savepoint; the test's rollback undoes it all.
+                app.state.sessionmaker = create_sessionmaker(
+                    connection, join_transaction_mode="create_savepoint"
+                )
+                # ASGITransport runs no lifespan: close what its shutdown would.
+                stack.push_async_callback(app.state.engine.dispose)
+                stack.push_async_callback(app.state.login_throttle.counter.close)
+                # A 500 reaches the client as a response, as it would over HTTP.
+                transport = ASGITransport(app=app, raise_app_exceptions=False)
+                client = await stack.enter_async_context(
+                    AsyncClient(transport=transport, base_url="https://testserver")
+                )
+                return OpsApp(app=app, client=client, settings=settings)
+
+            yield build
+
+
+# --------------------------------------------------------------------------- real servers
+
+
+async def _recreate_database(server_url: str, name: str, *, create: bool) -> None:
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if create:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def ops_database_url(database_url: str) -> Iterator[str]:
+    """A database of its own for the servers, on the same PostgreSQL as the suite's."""
+    if is_sqlite(database_url):
+        pytest.fail("real-server tests need PostgreSQL: mark them postgres_only")
+    url = make_url(database_url)
+    maintenance = url.set(database="postgres").render_as_string(hide_password=False)
+    ops_url = url.set(database=OPS_DATABASE).render_as_string(hide_password=False)
+    asyncio.run(_recreate_database(maintenance, OPS_DATABASE, create=True))
+    command.upgrade(alembic_config(ops_url), "head")
+    try:
+        yield ops_url
+    finally:
+        asyncio.run(_recreate_database(maintenance, OPS_DATABASE, create=False))
+
+
+ServerStarter = Callable[..., Server]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[ServerStarter]:
+    """Starts `python -m app serve` processes; every one is killed when the test ends."""
+    started: list[Server] = []
+
+    def start(name: str, env: dict[str, str]) -> Server:
+        server = start_server(name, env, workdir=tmp_path)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()
