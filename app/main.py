@@ -15,7 +15,7 @@ from app.core.access_log import AccessLogMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
 from app.core.csrf import CSRFMiddleware
-from app.core.db import create_app_engine, create_sessionmaker
+from app.core.db import create_app_engine, install_sessionmakers
 from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
+    install_sessionmakers(app.state, engine)
     app.state.login_throttle = login_throttle
     app.state.metrics_registry, app.state.pool_collector = app_registry(engine)
 

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker, is_sqlite
+from app.core.db import create_engine, create_sessionmaker, install_sessionmakers, is_sqlite
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,9 +141,7 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     # Each request's commit releases a savepoint; the test's rollback undoes everything.
-    app.state.sessionmaker = create_sessionmaker(
-        connection, join_transaction_mode="create_savepoint"
-    )
+    install_sessionmakers(app.state, connection, join_transaction_mode="create_savepoint")
     yield app
     await app.state.engine.dispose()
 

@@ -23,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import db
 from app.core.config import Settings
 from app.main import create_app
 from app.models import User
@@ -188,10 +189,13 @@ async def test_outage_answers_503_fast_and_recovers_without_a_restart(
     print(f"{mode.value} freeze={freeze_existing}: {elapsed} then {elapsed_again}")
 
 
-async def test_a_database_restart_while_idle_costs_no_request(stack: Stack) -> None:
+async def test_a_database_restart_while_idle_costs_no_request(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every pooled connection dies while the app is idle (a PostgreSQL restart or failover);
-    the database is back before the next request, which must not notice: the pool's pre-ping
-    replaces dead connections before use."""
+    the database is back before the next request, which must not notice: a connection that
+    sat idle is pinged and, if dead, replaced before use."""
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.2)
     client = stack.client
     headers = await _sign_up(stack)
     # Several requests at once, so the pool holds more than one idle connection.
@@ -202,6 +206,7 @@ async def test_a_database_restart_while_idle_costs_no_request(stack: Stack) -> N
 
     await stack.proxy.cut(REFUSE)  # resets every open connection
     assert stack.proxy.open_connections == 0
+    await asyncio.sleep(0.3)  # a restart takes longer than the idle threshold
     await stack.proxy.restore()
 
     for _ in range(pooled + 1):  # each pooled connection is pinged once, then replaced

@@ -21,14 +21,16 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-def get_auth_service(request: Request, session: SessionDep, settings: SettingsDep) -> AuthService:
+async def get_auth_service(
+    request: Request, session: SessionDep, settings: SettingsDep
+) -> AuthService:
     return AuthService(session, settings, request.app.state.login_throttle)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
-def get_request_token(
+async def get_request_token(
     bearer_token: Annotated[str | None, Depends(bearer_scheme)],
     cookie_token: Annotated[str | None, Depends(cookie_scheme)],
 ) -> str | None:
@@ -63,7 +65,7 @@ async def get_admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address; behind a proxy, uvicorn puts the real one here when the proxy is
     listed in FORWARDED_ALLOW_IPS."""
     return request.client.host if request.client else "unknown"

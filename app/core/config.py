@@ -126,7 +126,7 @@ def warn_about_unsafe_defaults(settings: Settings) -> None:
         )
 
 
-def _settings_of_app(request: Request) -> Settings:
+async def _settings_of_app(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

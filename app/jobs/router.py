@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/users/jobs", tags=["jobs"])
 admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"])
 
 
-def get_job_service(session: SessionDep) -> JobService:
+async def get_job_service(session: SessionDep) -> JobService:
     return JobService(session)
 
 

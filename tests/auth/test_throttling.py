@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth import throttle as throttle_module
 from app.auth.throttle import LoginThrottle
 from app.core.config import Settings
-from app.core.db import create_sessionmaker
+from app.core.db import install_sessionmakers
 from app.main import create_app
 from app.models import User
 from tests.conftest import TEST_SECRET_KEY
@@ -62,9 +62,7 @@ async def _client_for(
         **overrides,
     )
     app = create_app(settings)
-    app.state.sessionmaker = create_sessionmaker(
-        connection, join_transaction_mode="create_savepoint"
-    )
+    install_sessionmakers(app.state, connection, join_transaction_mode="create_savepoint")
     try:
         async with AsyncClient(
             transport=ASGITransport(app=app), base_url="https://testserver"

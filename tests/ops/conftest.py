@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker, is_sqlite
+from app.core.db import create_engine, install_sessionmakers, is_sqlite
 from app.main import create_app
 from tests.conftest import TEST_SECRET_KEY, alembic_config
 from tests.ops.servers import Server, start_server
@@ -78,8 +78,8 @@ async def build_app(database_url: str, connection: AsyncConnection) -> AsyncIter
                 settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
                 app = create_app(settings)
                 # Each request's commit releases a savepoint; the test's rollback undoes it all.
-                app.state.sessionmaker = create_sessionmaker(
-                    connection, join_transaction_mode="create_savepoint"
+                install_sessionmakers(
+                    app.state, connection, join_transaction_mode="create_savepoint"
                 )
                 # ASGITransport runs no lifespan: close what its shutdown would.
                 stack.push_async_callback(app.state.engine.dispose)
