@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e fuzz lint format migrate clean
+.PHONY: run test e2e fuzz bench lint format migrate clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ e2e: $(INSTALLED)
 # schemathesis against the live API on a throwaway PostgreSQL database (jobs_fuzz); fixed seed.
 fuzz: $(INSTALLED)
 	scripts/fuzz.sh
+
+# Throughput and latency on PostgreSQL against a bare ASGI ceiling (docs/benchmarks.md).
+bench: $(INSTALLED)
+	bench/run.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

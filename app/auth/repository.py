@@ -1,11 +1,16 @@
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.repository import Repository
 from app.models import RevokedToken, User
+
+# Run on every authenticated request: built once, with parameters, not per call.
+_USER_AND_REVOCATION = select(
+    User, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")
+).where(User.user_id == bindparam("user_id"))
 
 
 class TokenRepository(Repository[RevokedToken]):
@@ -13,10 +18,8 @@ class TokenRepository(Repository[RevokedToken]):
 
     async def user_and_revocation(self, user_id: int, jti: str) -> tuple[User, bool] | None:
         """The token's user and whether the token was revoked, in one round trip."""
-        revoked = exists().where(RevokedToken.jti == jti).label("revoked")
-        row = (
-            await self.session.execute(select(User, revoked).where(User.user_id == user_id))
-        ).first()
+        result = await self.session.execute(_USER_AND_REVOCATION, {"user_id": user_id, "jti": jti})
+        row = result.first()
         return None if row is None else (row[0], bool(row[1]))
 
     async def revoke(self, jti: str, user_id: int, expires_at: datetime) -> None:

@@ -1,7 +1,9 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, func, or_, select, update
 
 from app.core.repository import Repository
 from app.models import Job, JobStatus
@@ -25,6 +27,36 @@ def _owned_by(user_id: int, statuses: Collection[JobStatus]) -> list[ColumnEleme
     return conditions
 
 
+@cache
+def _page_query(filtered: bool, after: bool) -> Select[Any]:
+    """The list's statement, built once per shape, with parameters: user_id, statuses (when
+    filtered), after_created_at and after_job_id (past the first page), limit."""
+    owned: list[ColumnElement[bool]] = [Job.user_id == bindparam("user_id")]
+    if filtered:
+        owned.append(Job.status.in_(bindparam("statuses", expanding=True)))
+    total = select(func.count()).select_from(Job).where(*owned).scalar_subquery()
+    conditions = list(owned)
+    if after:
+        created_at = bindparam("after_created_at", type_=Job.created_at.type)
+        conditions.append(
+            or_(
+                Job.created_at < created_at,
+                and_(Job.created_at == created_at, Job.job_id < bindparam("after_job_id")),
+            )
+        )
+    return (
+        select(*LISTED_COLUMNS, total.label("total"))
+        .where(*conditions)
+        .order_by(Job.created_at.desc(), Job.job_id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+_COUNT_BY_STATUS = (
+    select(Job.status, func.count()).where(Job.user_id == bindparam("user_id")).group_by(Job.status)
+)
+
+
 class JobRepository(Repository[Job]):
     model = Job
 
@@ -41,24 +73,13 @@ class JobRepository(Repository[Job]):
 
         The total rides along on every row; with no rows it is None (unknown).
         """
-        owned = _owned_by(user_id, statuses)
-        total = select(func.count()).select_from(Job).where(*owned).scalar_subquery()
-        conditions = list(owned)
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+        if statuses:
+            params["statuses"] = list(statuses)
         if after is not None:
-            created_at, job_id = after
-            conditions.append(
-                or_(
-                    Job.created_at < created_at,
-                    and_(Job.created_at == created_at, Job.job_id < job_id),
-                )
-            )
-        query = (
-            select(*LISTED_COLUMNS, total.label("total"))
-            .where(*conditions)
-            .order_by(Job.created_at.desc(), Job.job_id.desc())
-            .limit(limit)
-        )
-        rows = (await self.session.execute(query)).all()
+            params["after_created_at"], params["after_job_id"] = after
+        query = _page_query(bool(statuses), after is not None)
+        rows = (await self.session.execute(query, params)).all()
         return rows, (rows[0].total if rows else None)
 
     async def count_for_user(self, user_id: int, *, statuses: Collection[JobStatus]) -> int:
