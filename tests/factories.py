@@ -13,6 +13,10 @@ from app.core.security import create_access_token
 from app.models import Job, JobStatus, User
 
 PASSWORD = "correct horse battery"
+# What the API shows of a user: never the password hash, nor internal counters.
+USER_FIELDS = frozenset(
+    {"user_id", "email", "full_name", "is_active", "is_admin", "created_at", "updated_at"}
+)
 _numbers = itertools.count(1)
 
 

@@ -4,18 +4,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import User
+from tests.factories import USER_FIELDS
 
 URL = "/api/auth/register"
 PASSWORD = "a long enough password"
-USER_FIELDS = {
-    "user_id",
-    "email",
-    "full_name",
-    "is_active",
-    "is_admin",
-    "created_at",
-    "updated_at",
-}
 
 
 async def test_registers_a_user_without_exposing_the_password_hash(client: AsyncClient) -> None:

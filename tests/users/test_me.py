@@ -5,7 +5,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from tests.factories import bearer, create_user
+from tests.factories import USER_FIELDS, bearer, create_user
 
 URL = "/api/users/me"
 
@@ -25,15 +25,7 @@ async def test_me_returns_the_caller_in_the_spec_shape(
     assert body["message"] == "User fetched successfully"
     assert body["success"] is True
     me = body["user"]
-    assert set(me) == {
-        "user_id",
-        "email",
-        "full_name",
-        "is_active",
-        "is_admin",
-        "created_at",
-        "updated_at",
-    }
+    assert set(me) == USER_FIELDS
     assert me["user_id"] == user.user_id
     assert me["email"] == user.email
     assert me["full_name"] == "Ada Lovelace"
