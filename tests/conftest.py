@@ -27,6 +27,9 @@ from app.core.db import create_engine, create_sessionmaker, install_sessionmaker
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# The browser tests need playwright (the `e2e` extra) and their own servers: only
+# `make e2e` (tests/e2e/run.sh, which sets E2E=1) collects them.
+collect_ignore = [] if os.environ.get("E2E") == "1" else ["e2e"]
 _LOCK = pytest.StashKey[IO[str]]()
 _SQLITE_DIR = pytest.StashKey[str]()
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"

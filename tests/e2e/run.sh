@@ -25,4 +25,4 @@ fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 mkdir -p test-artifacts/e2e
 # The e2e database is its own (jobs_e2e); the main suite's TEST_DATABASE_URL plays no part.
-exec env -u TEST_DATABASE_URL .venv/bin/pytest tests/e2e -m e2e -p no:randomly "$@"
+exec env -u TEST_DATABASE_URL E2E=1 .venv/bin/pytest tests/e2e -m e2e -p no:randomly "$@"
