@@ -16,7 +16,9 @@ CONTEXT_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id")
 class _ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = [
-            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+            f"{name}={value}"
+            for name in CONTEXT_FIELDS
+            if (value := getattr(record, name, None)) is not None
         ]
         record.context = (" " + " ".join(fields)) if fields else ""
         return super().format(record)
