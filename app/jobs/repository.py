@@ -87,8 +87,7 @@ class JobRepository(Repository[Job]):
         return await self.session.scalar(query) or 0
 
     async def count_by_status(self, user_id: int) -> dict[JobStatus, int]:
-        query = select(Job.status, func.count()).where(Job.user_id == user_id).group_by(Job.status)
-        rows = await self.session.execute(query)
+        rows = await self.session.execute(_COUNT_BY_STATUS, {"user_id": user_id})
         return {status: count for status, count in rows}
 
     async def get_for_user(self, job_id: int, user_id: int) -> Job | None:
