@@ -5,7 +5,7 @@ from itertools import product
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -37,6 +37,26 @@ def _id(move: tuple[JobStatus, JobStatus]) -> str:
     return f"{move[0].value}->{move[1].value}"
 
 
+async def _admin_moves(
+    client: AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    current: JobStatus,
+    new: JobStatus,
+) -> tuple[User, Job, dict[str, Any], Response]:
+    """An admin asks to move a fresh `current` job of another user to `new`; returns the owner,
+    the job, how the owner saw it before, and the admin's answer."""
+    admin = await create_user(session, is_admin=True)
+    owner = await create_user(session)
+    job = await create_job(session, owner, status=current)
+    before = await _owners_view(client, owner, job, settings)
+    response = await client.patch(
+        f"{ADMIN_URL}/{job.job_id}", json={"status": new.value}, headers=bearer(admin, settings)
+    )
+    return owner, job, before, response
+
+
 async def _owners_view(
     client: AsyncClient, owner: User, job: Job, settings: Settings
 ) -> dict[str, Any]:
@@ -53,13 +73,8 @@ async def test_allowed_moves_show_in_the_owners_list(
     current: JobStatus,
     new: JobStatus,
 ) -> None:
-    admin = await create_user(session, is_admin=True)
-    owner = await create_user(session)
-    job = await create_job(session, owner, status=current)
-    before = await _owners_view(client, owner, job, settings)
-
-    response = await client.patch(
-        f"{ADMIN_URL}/{job.job_id}", json={"status": new.value}, headers=bearer(admin, settings)
+    owner, job, before, response = await _admin_moves(
+        client, session, settings, current=current, new=new
     )
 
     assert response.status_code == 200
@@ -88,13 +103,8 @@ async def test_disallowed_moves_are_409_and_change_nothing(
     current: JobStatus,
     new: JobStatus,
 ) -> None:
-    admin = await create_user(session, is_admin=True)
-    owner = await create_user(session)
-    job = await create_job(session, owner, status=current)
-    before = await _owners_view(client, owner, job, settings)
-
-    response = await client.patch(
-        f"{ADMIN_URL}/{job.job_id}", json={"status": new.value}, headers=bearer(admin, settings)
+    owner, job, before, response = await _admin_moves(
+        client, session, settings, current=current, new=new
     )
 
     assert response.status_code == 409
