@@ -15,11 +15,12 @@ from app.core.access_log import AccessLogMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
 from app.core.csrf import CSRFMiddleware
-from app.core.db import create_app_engine, install_sessionmakers
+from app.core.db import create_app_engine, dispose_database, install_sessionmakers
 from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.jobs.fast_path import DashboardFastPath
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
 from app.users.router import admin_router as admin_users_router
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await login_throttle.counter.close()
-        await engine.dispose()
+        await dispose_database(app.state)
 
     app = FastAPI(
         title="Jobs Dashboard API",
@@ -61,8 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # Added innermost first. A request meets: its request id, the access log, the security
-    # headers, CORS, the last-resort error renderer, the CSRF check and the body limit, then
-    # the route.
+    # headers, CORS, the last-resort error renderer, the CSRF check, the body limit and the
+    # dashboard polls' fast path, then the route.
+    app.add_middleware(DashboardFastPath, cookie_name=ACCESS_TOKEN_COOKIE)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CSRFMiddleware, trusted_origins=settings.cors_origins, cookie_name=ACCESS_TOKEN_COOKIE

@@ -23,7 +23,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker, install_sessionmakers, is_sqlite
+from app.core.db import (
+    create_engine,
+    create_sessionmaker,
+    dispose_database,
+    install_sessionmakers,
+    is_sqlite,
+)
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +152,7 @@ async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[
     # Each request's commit releases a savepoint; the test's rollback undoes everything.
     install_sessionmakers(app.state, connection, join_transaction_mode="create_savepoint")
     yield app
-    await app.state.engine.dispose()
+    await dispose_database(app.state)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import db
 from app.core.config import Settings
+from app.core.db import dispose_database
 from app.main import create_app
 from app.models import User
 from tests.tcp_proxy import BLACKHOLE, REFUSE, Cut, TcpProxy
@@ -92,7 +93,7 @@ async def stack(database_url: str, engine: AsyncEngine) -> AsyncIterator[Stack]:
     finally:
         await proxy.stop()
         if app is not None:
-            await app.state.engine.dispose()
+            await dispose_database(app.state)
             await app.state.login_throttle.counter.close()
         # Straight to the database, not through the proxy.
         async with engine.begin() as connection:

@@ -3,6 +3,7 @@ from pathlib import Path
 from httpx import ASGITransport, AsyncClient
 
 from app.core.config import Settings
+from app.core.db import dispose_database
 from app.main import create_app
 
 
@@ -35,7 +36,7 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
             ready = await client.get("/readyz")
             alive = await client.get("/healthz")
     finally:
-        await app.state.engine.dispose()
+        await dispose_database(app.state)
 
     assert ready.status_code == 503
     assert ready.json()["success"] is False

@@ -4,16 +4,18 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import Reader
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.metrics import count_submitted_job
-from app.jobs.repository import JobRepository
+from app.core.security import TokenClaims
+from app.jobs.repository import JobFeedRepository, JobRepository
 from app.models import Job, JobStatus, User
 from app.users.repository import UserRepository
 
@@ -54,15 +56,19 @@ class JobQuery:
     after: tuple[datetime, int] | None
 
 
-def jobs_etag(user: User, *request: object) -> str:
+def jobs_etag(user_id: int, jobs_version: int, *request: object) -> str:
     """Changes whenever the user's jobs change (any submit or status move bumps
     `jobs_version`) or the request asks for something else; needs no query on jobs."""
-    key = repr((user.user_id, user.jobs_version, request)).encode()
+    key = repr((user_id, jobs_version, request)).encode()
     return '"' + hashlib.blake2b(key, digest_size=16).hexdigest() + '"'
 
 
-def encode_cursor(job: Any) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.job_id], separators=(",", ":"))
+def list_etag(user_id: int, jobs_version: int, query: "JobQuery") -> str:
+    return jobs_etag(user_id, jobs_version, "list", query.statuses, query.limit, query.cursor)
+
+
+def encode_cursor(created_at: datetime, job_id: int) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -84,6 +90,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return created_at, job_id
 
 
+def totals_by_status(counts: Mapping[JobStatus, int] | Mapping[str, int]) -> dict[str, int]:
+    """Every status, zero where the user has none, and the total."""
+    by_status = {status.value: counts.get(status, 0) for status in JobStatus}
+    return {"total": sum(by_status.values()), **by_status}
+
+
 class JobService:
     def __init__(self, session: AsyncSession) -> None:
         self.jobs = JobRepository(session)
@@ -100,11 +112,11 @@ class JobService:
 
     @staticmethod
     def list_etag(user: User, query: JobQuery) -> str:
-        return jobs_etag(user, "list", query.statuses, query.limit, query.cursor)
+        return list_etag(user.user_id, user.jobs_version, query)
 
     @staticmethod
     def stats_etag(user: User) -> str:
-        return jobs_etag(user, "stats")
+        return jobs_etag(user.user_id, user.jobs_version, "stats")
 
     async def list_jobs(self, user: User, query: JobQuery) -> JobPage:
         # One row past the page tells whether another page follows.
@@ -123,13 +135,11 @@ class JobService:
             # Plain dicts: the cheapest input to validate (Row objects cost twice as much).
             jobs=[dict(zip(row._fields, row, strict=True)) for row in page],
             total=total,
-            next_cursor=encode_cursor(page[-1]) if more else None,
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].job_id) if more else None,
         )
 
     async def stats(self, user: User) -> dict[str, int]:
-        counts = await self.jobs.count_by_status(user.user_id)
-        by_status = {status.value: counts.get(status, 0) for status in JobStatus}
-        return {"total": sum(by_status.values()), **by_status}
+        return totals_by_status(await self.jobs.count_by_status(user.user_id))
 
     async def submit(
         self, user: User, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
@@ -167,3 +177,64 @@ class JobService:
             raise Conflict("The job was changed by another request; reload it and try again")
         await self.users.bump_jobs_version(moved.user_id)
         return moved
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    etag: str
+    jobs: Sequence[str]  # each job as the JSON text JobRead would serialize to
+    total: int
+    next_cursor: str | None
+
+
+class JobFeed:
+    """The dashboard's poll on PostgreSQL (app/jobs/fast_path.py): the answers of
+    JobService.list_jobs and list_etag, token check included, in one statement each.
+
+    None means the token no longer holds (revoked, outdated, user deactivated or gone); the
+    caller then leaves the request to the regular route, which says why.
+    """
+
+    def __init__(self, reader: Reader) -> None:
+        self.feed = JobFeedRepository(reader)
+
+    async def list_etag(self, claims: TokenClaims, query: JobQuery) -> str | None:
+        version = await self.feed.jobs_version(claims.user_id, claims.token_version, claims.jti)
+        return None if version is None else list_etag(claims.user_id, version, query)
+
+    async def stats_etag(self, claims: TokenClaims) -> str | None:
+        version = await self.feed.jobs_version(claims.user_id, claims.token_version, claims.jti)
+        return None if version is None else jobs_etag(claims.user_id, version, "stats")
+
+    async def stats(self, claims: TokenClaims) -> tuple[str, dict[str, int]] | None:
+        """The stats' ETag and totals by status."""
+        found = await self.feed.counts_by_status(claims.user_id, claims.token_version, claims.jti)
+        if found is None:
+            return None
+        version, counts = found
+        return jobs_etag(claims.user_id, version, "stats"), totals_by_status(counts)
+
+    async def list_jobs(self, claims: TokenClaims, query: JobQuery) -> RenderedPage | None:
+        found = await self.feed.page(
+            claims.user_id,
+            claims.token_version,
+            claims.jti,
+            statuses=query.statuses,
+            # One row past the page tells whether another page follows.
+            limit=query.limit + 1,
+            after=query.after,
+        )
+        if found is None:
+            return None
+        version, total, rows = found
+        page, more = rows[: query.limit], len(rows) > query.limit
+        next_cursor = None
+        if more:
+            last = json.loads(page[-1])
+            next_cursor = encode_cursor(datetime.fromisoformat(last["created_at"]), last["job_id"])
+        return RenderedPage(
+            etag=list_etag(claims.user_id, version, query),
+            jobs=page,
+            total=total,
+            next_cursor=next_cursor,
+        )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth import throttle as throttle_module
 from app.auth.throttle import LoginThrottle
 from app.core.config import Settings
-from app.core.db import install_sessionmakers
+from app.core.db import dispose_database, install_sessionmakers
 from app.main import create_app
 from app.models import User
 from tests.conftest import TEST_SECRET_KEY
@@ -71,7 +71,7 @@ async def _client_for(
     finally:
         # ASGITransport runs no lifespan: close what its shutdown would.
         await app.state.login_throttle.counter.close()
-        await app.state.engine.dispose()
+        await dispose_database(app.state)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_sessionmaker
+from app.core.db import create_sessionmaker, dispose_database
 from app.main import create_app
 from app.models import Job, JobStatus, User
 from tests.factories import PASSWORD, bearer, create_job, create_user
@@ -70,7 +70,7 @@ async def race(database_url: str, engine: AsyncEngine) -> AsyncIterator[Race]:
         async with AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield Race(app=app, client=client, settings=settings, engine=engine, emails=emails)
     finally:
-        await app.state.engine.dispose()
+        await dispose_database(app.state)
         await app.state.login_throttle.counter.close()
         if emails:
             async with engine.begin() as connection:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.core.db import create_engine, install_sessionmakers, is_sqlite
+from app.core.db import create_engine, dispose_database, install_sessionmakers, is_sqlite
 from app.main import create_app
 from tests.conftest import TEST_SECRET_KEY, alembic_config
 from tests.ops.servers import Server, start_server
@@ -82,7 +82,7 @@ async def build_app(database_url: str, connection: AsyncConnection) -> AsyncIter
                     app.state, connection, join_transaction_mode="create_savepoint"
                 )
                 # ASGITransport runs no lifespan: close what its shutdown would.
-                stack.push_async_callback(app.state.engine.dispose)
+                stack.push_async_callback(dispose_database, app.state)
                 stack.push_async_callback(app.state.login_throttle.counter.close)
                 # A 500 reaches the client as a response, as it would over HTTP.
                 transport = ASGITransport(app=app, raise_app_exceptions=False)

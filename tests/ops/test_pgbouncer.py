@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
-from app.core.db import create_app_engine
+from app.core.db import create_app_engine, dispose_database
 from app.main import create_app
 
 pytestmark = pytest.mark.postgres_only
@@ -87,4 +87,4 @@ async def test_an_app_in_pgbouncer_mode_answers_readiness_repeatedly(database_ur
                 assert response.status_code == 200, response.text
     finally:
         await app.state.login_throttle.counter.close()
-        await app.state.engine.dispose()
+        await dispose_database(app.state)
