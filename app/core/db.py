@@ -188,7 +188,6 @@ class PoolReader:
     def __init__(self, connect_kwargs: dict[str, Any], max_size: int, timeout: float) -> None:
         self._connect_kwargs = connect_kwargs
         self._max_size = max_size
-        self._timeout = timeout
         self._gate = FairGate(max_size, timeout)
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
@@ -209,8 +208,9 @@ class PoolReader:
         async with self._gate.admit():
             pool = await self._get_pool()
             for attempt in (1, 2):
-                # Past the gate a connection is free, or one is being opened.
-                async with pool.acquire(timeout=self._timeout) as connection:
+                # Past the gate a connection is free or can be opened (within the connect
+                # timeout), so no second timer is needed here.
+                async with pool.acquire() as connection:
                     try:
                         row: asyncpg.Record | None = await connection.fetchrow(query, *args)
                     except _STALE_CONNECTION_ERRORS:
