@@ -1,5 +1,6 @@
 """The ASGI application: `app.main:app`."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # What start-up built (about 120k objects: routes, models, schemas) lives as long as
+        # the process. A full garbage collection walked all of it, a ~30 ms pause that every
+        # request in flight waited out; frozen, the collector skips it.
+        gc.collect()
+        gc.freeze()
         yield
         await login_throttle.counter.close()
         await dispose_database(app.state)

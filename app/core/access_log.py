@@ -2,12 +2,21 @@
 
 import logging
 import time
+from functools import lru_cache
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.metrics import LATENCY, REQUESTS
 
 logger = logging.getLogger("app.access")
+
+
+@lru_cache(maxsize=4096)
+def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The request's counter and histogram children. labels() takes a lock and builds a key
+    on every call; the set of (method, route template, status) is small and fixed."""
+    return REQUESTS.labels(method, template, str(status)), LATENCY.labels(method, template)
 
 
 class AccessLogMiddleware:
@@ -35,8 +44,9 @@ class AccessLogMiddleware:
             # The template, not the path: /api/users/jobs/{job_id}, so ids don't become labels.
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(elapsed)
+            requests, latency = _series(method, template, status)
+            requests.inc()
+            latency.observe(elapsed)
             logger.info(
                 "%s %s %s",
                 method,

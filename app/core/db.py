@@ -3,6 +3,7 @@
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Annotated, Any, Protocol
@@ -133,30 +134,57 @@ class FairGate:
     Both SQLAlchemy's async pool and asyncpg's wait on an asyncio.Queue, which lets a newcomer
     take a connection just handed to a waiter; the waiter then queues again at the back. Under
     overload some requests wait many times the average and time out while others pass. This
-    gate has one slot per connection and admits in arrival order (asyncio.Semaphore is FIFO),
-    so past it a connection is always free and every request waits about the same.
+    gate has one slot per connection and hands a freed slot straight to the oldest waiter, so
+    past it a connection is always free and every request waits about the same.
+
+    Not asyncio.Semaphore with asyncio.timeout(): under load nearly every request waits here,
+    and that pair costs several times the plain timer used below (~3% of a poll's CPU).
     """
 
     def __init__(self, slots: int, timeout: float) -> None:
-        self._slots = asyncio.Semaphore(slots)
+        self._free = slots
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._timeout = timeout
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
-        if self._slots.locked():
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await self._slots.acquire()
-            except TimeoutError as exc:
-                raise PoolExhausted(
-                    f"no database connection came free within {self._timeout:g} s"
-                ) from exc
+        if self._free and not self._waiters:
+            self._free -= 1
         else:
-            await self._slots.acquire()  # free: returns at once, no timer needed
+            await self._wait_for_slot()
         try:
             yield
         finally:
-            self._slots.release()
+            self._release()
+
+    async def _wait_for_slot(self) -> None:
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(slot)
+        timer = loop.call_later(self._timeout, self._give_up, slot)
+        try:
+            await slot
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled() and slot.exception() is None:
+                self._release()  # handed a slot just as we were cancelled: pass it on
+            raise
+        finally:
+            timer.cancel()
+
+    def _give_up(self, slot: "asyncio.Future[None]") -> None:
+        if not slot.done():
+            slot.set_exception(
+                PoolExhausted(f"no database connection came free within {self._timeout:g} s")
+            )
+
+    def _release(self) -> None:
+        # Waiters that gave up or were cancelled stay queued until reached here.
+        while self._waiters:
+            slot = self._waiters.popleft()
+            if not slot.done():
+                slot.set_result(None)  # handed over: no newcomer can take it in between
+                return
+        self._free += 1
 
 
 class Reader(Protocol):

@@ -7,6 +7,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +57,7 @@ class JobQuery:
     after: tuple[datetime, int] | None
 
 
+@lru_cache(maxsize=4096)  # every poll of an unchanged list asks for the same one
 def jobs_etag(user_id: int, jobs_version: int, *request: object) -> str:
     """Changes whenever the user's jobs change (any submit or status move bumps
     `jobs_version`) or the request asks for something else; needs no query on jobs."""
