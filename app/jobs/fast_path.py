@@ -1,6 +1,6 @@
-"""The dashboard's poll, `GET /api/users/jobs`, answered beneath FastAPI's routing.
+"""The dashboard's polls, `GET /api/users/jobs` and `/stats`, answered beneath FastAPI's routing.
 
-Every open dashboard tab sends this request every few seconds. Through the regular route it
+Every open dashboard tab sends these requests every few seconds. Through the regular route it
 costs about 2.4 ms of CPU, most of it in dependency resolution, ORM execution and response
 validation (docs/benchmarks.md has the profile); here it costs a fraction of that: the token's
 signature is checked once per token (app/core/security.py), and one statement on asyncpg checks

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, func, or_, s
 
 from app.core.db import Reader
 from app.core.repository import Repository
+from app.core.security import TokenClaims
 from app.models import Job, JobStatus
 
 # What the list shows: no parameters, which may be large and are only shown one job at a time.
@@ -183,6 +184,11 @@ _FEED_COUNTS_SQL = f"""
 """  # noqa: S608  (assembled from constants; values are $n parameters)
 
 
+def _token_args(claims: TokenClaims) -> tuple[int, int, str]:
+    """$1-$3 of every statement below: what _TOKEN_USER checks."""
+    return claims.user_id, claims.token_version, claims.jti
+
+
 class JobFeedRepository:
     """The poll's statements, on asyncpg directly: through the ORM the same page costs about
     five times the CPU, and the rows arrive already rendered as JSON text."""
@@ -190,16 +196,14 @@ class JobFeedRepository:
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
 
-    async def jobs_version(self, user_id: int, token_version: int, jti: str) -> int | None:
+    async def jobs_version(self, claims: TokenClaims) -> int | None:
         """The user's jobs_version, or None when the token no longer holds."""
-        row = await self.reader.fetchrow(_TOKEN_USER, user_id, token_version, jti)
+        row = await self.reader.fetchrow(_TOKEN_USER, *_token_args(claims))
         return None if row is None else int(row[0])
 
     async def page(
         self,
-        user_id: int,
-        token_version: int,
-        jti: str,
+        claims: TokenClaims,
         *,
         statuses: Collection[JobStatus],
         limit: int,
@@ -207,7 +211,7 @@ class JobFeedRepository:
     ) -> tuple[int, int, list[str]] | None:
         """(jobs_version, total, up to `limit` jobs as JSON text, newest first), or None when
         the token no longer holds."""
-        args: list[object] = [user_id, token_version, jti, limit]
+        args: list[object] = [*_token_args(claims), limit]
         if statuses:
             args.append([status.value for status in statuses])
         if after is not None:
@@ -217,12 +221,10 @@ class JobFeedRepository:
             return None
         return int(row["jobs_version"]), int(row["total"]), list(row["jobs"])
 
-    async def counts_by_status(
-        self, user_id: int, token_version: int, jti: str
-    ) -> tuple[int, dict[str, int]] | None:
+    async def counts_by_status(self, claims: TokenClaims) -> tuple[int, dict[str, int]] | None:
         """(jobs_version, how many jobs in each status the user has any of), or None when the
         token no longer holds."""
-        row = await self.reader.fetchrow(_FEED_COUNTS_SQL, user_id, token_version, jti)
+        row = await self.reader.fetchrow(_FEED_COUNTS_SQL, *_token_args(claims))
         if row is None:
             return None
         counts: dict[str, int] = json.loads(row["counts"]) if row["counts"] else {}

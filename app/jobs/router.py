@@ -54,8 +54,9 @@ async def list_my_jobs(
 ) -> JobListResponse | Response:
     """The current user's jobs, newest first.
 
-    On PostgreSQL a plain poll is answered by `app/jobs/fast_path.py` with the same bytes; this
-    handler answers everything else (and everything on SQLite)."""
+    On PostgreSQL, a request with a token that holds and valid parameters is answered by
+    `app/jobs/fast_path.py` with the same bytes; this handler answers the rest (errors) and
+    everything on SQLite."""
     query = jobs.query(params.status, params.limit, params.cursor)
     etag = jobs.list_etag(user, query)
     if etag_matches(if_none_match, etag):

@@ -69,6 +69,10 @@ def list_etag(user_id: int, jobs_version: int, query: "JobQuery") -> str:
     return jobs_etag(user_id, jobs_version, "list", query.statuses, query.limit, query.cursor)
 
 
+def stats_etag(user_id: int, jobs_version: int) -> str:
+    return jobs_etag(user_id, jobs_version, "stats")
+
+
 def encode_cursor(created_at: datetime, job_id: int) -> str:
     raw = json.dumps([created_at.isoformat(), job_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -118,7 +122,7 @@ class JobService:
 
     @staticmethod
     def stats_etag(user: User) -> str:
-        return jobs_etag(user.user_id, user.jobs_version, "stats")
+        return stats_etag(user.user_id, user.jobs_version)
 
     async def list_jobs(self, user: User, query: JobQuery) -> JobPage:
         # One row past the page tells whether another page follows.
@@ -201,26 +205,24 @@ class JobFeed:
         self.feed = JobFeedRepository(reader)
 
     async def list_etag(self, claims: TokenClaims, query: JobQuery) -> str | None:
-        version = await self.feed.jobs_version(claims.user_id, claims.token_version, claims.jti)
+        version = await self.feed.jobs_version(claims)
         return None if version is None else list_etag(claims.user_id, version, query)
 
     async def stats_etag(self, claims: TokenClaims) -> str | None:
-        version = await self.feed.jobs_version(claims.user_id, claims.token_version, claims.jti)
-        return None if version is None else jobs_etag(claims.user_id, version, "stats")
+        version = await self.feed.jobs_version(claims)
+        return None if version is None else stats_etag(claims.user_id, version)
 
     async def stats(self, claims: TokenClaims) -> tuple[str, dict[str, int]] | None:
         """The stats' ETag and totals by status."""
-        found = await self.feed.counts_by_status(claims.user_id, claims.token_version, claims.jti)
+        found = await self.feed.counts_by_status(claims)
         if found is None:
             return None
         version, counts = found
-        return jobs_etag(claims.user_id, version, "stats"), totals_by_status(counts)
+        return stats_etag(claims.user_id, version), totals_by_status(counts)
 
     async def list_jobs(self, claims: TokenClaims, query: JobQuery) -> RenderedPage | None:
         found = await self.feed.page(
-            claims.user_id,
-            claims.token_version,
-            claims.jti,
+            claims,
             statuses=query.statuses,
             # One row past the page tells whether another page follows.
             limit=query.limit + 1,
