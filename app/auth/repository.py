@@ -4,6 +4,7 @@ from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.core.db import note_user_changed
 from app.core.repository import Repository
 from app.models import RevokedToken, User
 
@@ -28,6 +29,7 @@ class TokenRepository(Repository[RevokedToken]):
             pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         )
         await self.session.execute(insert(RevokedToken).values(values).on_conflict_do_nothing())
+        note_user_changed(self.session, user_id)
 
     async def purge_expired(self, now: datetime) -> None:
         await self.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))

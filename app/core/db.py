@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 
@@ -275,16 +276,21 @@ class ConnectionReader:
         pass
 
 
+def asyncpg_connect_kwargs(engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
+    """asyncpg.connect()'s arguments for the engine's database, beside the engine's own pool."""
+    _args, address = engine.dialect.create_connect_args(engine.url)
+    address.pop("prepared_statement_cache_size", None)  # SQLAlchemy's own, not asyncpg's
+    return {**address, **_asyncpg_connect_args(settings)}
+
+
 def create_reader(bind: AsyncEngine | AsyncConnection, settings: Settings) -> Reader | None:
     """The hot path's reader on PostgreSQL; None elsewhere (the regular routes serve all)."""
     if bind.dialect.name != "postgresql":
         return None
     if isinstance(bind, AsyncConnection):
         return ConnectionReader(bind)
-    _args, address = bind.dialect.create_connect_args(bind.url)
-    address.pop("prepared_statement_cache_size", None)  # SQLAlchemy's own, not asyncpg's
     return PoolReader(
-        {**address, **_asyncpg_connect_args(settings)},
+        asyncpg_connect_kwargs(bind, settings),
         max_size=settings.database_pool_size,
         timeout=settings.database_timeout_seconds,
     )
@@ -320,8 +326,21 @@ async def dispose_database(state: Any) -> None:
     await state.engine.dispose()
 
 
+# session.info key: the users whose token state or jobs_version the session changed.
+_CHANGED_USERS = "changed_users"
+
+
+def note_user_changed(session: AsyncSession | Session, user_id: int) -> None:
+    """Tell get_session that this user's dashboard feed changes when the session commits
+    (see app/jobs/feed_versions.py)."""
+    session.info.setdefault(_CHANGED_USERS, set()).add(user_id)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One request, one transaction: committed once on success, rolled back on any error."""
+    """One request, one transaction: committed once on success, rolled back on any error.
+
+    After the commit, and before the response is sent, the app forgets what it remembered
+    about the users the transaction changed (`state.feed_versions`)."""
     state = request.app.state
     read_only = request.method in READ_ONLY_METHODS
     sessionmaker: async_sessionmaker[AsyncSession] = (
@@ -333,8 +352,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
+            session.info.pop(_CHANGED_USERS, None)
             await session.rollback()
             raise
+        changed = session.info.pop(_CHANGED_USERS, None)
+        if changed:
+            state.feed_versions.forget(changed)
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit cannot

@@ -4,7 +4,8 @@ Every open dashboard tab sends these requests every few seconds. Through the reg
 costs about 2.4 ms of CPU, most of it in dependency resolution, ORM execution and response
 validation (docs/benchmarks.md has the profile); here it costs a fraction of that: the token's
 signature is checked once per token (app/core/security.py), and one statement on asyncpg checks
-that the token still holds and returns the page already rendered as JSON.
+that the token still holds and returns the page already rendered as JSON. A revalidation whose
+user and token are remembered unchanged (app/jobs/feed_versions.py) needs no statement at all.
 
 It answers only what it can answer in full: 200 and 304, on PostgreSQL, for a token that still
 holds and a query string that JobListParams accepts. Everything else (no token, a revoked one,
@@ -83,7 +84,7 @@ class DashboardFastPath:
         if claims is None:
             return False
         _note(scope, claims)  # before any statement, so that a failure is logged with both
-        feed = JobFeed(reader)
+        feed = JobFeed(reader, state.feed_versions)
         etag: str | None
         if scope["path"] == LIST_PATH:
             # The regular route ignores a query string on the stats; so does this.

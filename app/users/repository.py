@@ -1,5 +1,6 @@
 from sqlalchemy import select, update
 
+from app.core.db import note_user_changed
 from app.core.repository import Repository
 from app.models import User
 
@@ -17,3 +18,4 @@ class UserRepository(Repository[User]):
             .values(jobs_version=User.jobs_version + 1)
             .execution_options(synchronize_session=False)
         )
+        note_user_changed(self.session, user_id)
