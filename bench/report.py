@@ -21,6 +21,7 @@ SCENARIOS = {
     "bare": "bare ASGI (ceiling)",
     "list": "GET /api/users/jobs ({big})",
     "list304": "GET /api/users/jobs + If-None-Match ({big})",
+    "list304_db": "GET /api/users/jobs + If-None-Match, nothing remembered ({big})",
     "stats": "GET /api/users/jobs/stats ({big})",
     "submit": "POST /api/users/jobs ({big})",
     "list_small": "GET /api/users/jobs (near-empty)",

@@ -227,9 +227,12 @@ start_server() {
     done
 }
 
+# start_api DB [VAR=VALUE...]: the API on DB, with extra settings if given.
 start_api() {
-    app_env "$1"
-    start_server "api-$1" /readyz "${APP_ENV[@]}" \
+    local db=$1
+    shift
+    app_env "$db"
+    start_server "api-$db" /readyz "${APP_ENV[@]}" "$@" \
         taskset -c "$API_CPU" "$UVICORN" app.main:app "${UVICORN_ARGS[@]}"
 }
 
@@ -376,6 +379,18 @@ for round in $(seq 1 "$ROUNDS"); do
     [[ "$code" == 201 ]] || die "POST $LIST_PATH answered $code"
     measure "$round" submit "$LIST_PATH" BENCH_TOKEN="$WRITER_TOKEN" BENCH_METHOD=POST \
         BENCH_BODY="$SUBMIT_BODY"
+    stop_server
+
+    # The same revalidation with nothing remembered: what every one would cost on a miss.
+    log "round $round/$ROUNDS: API on $BIG_DB, revalidations from the database"
+    start_api "$BIG_DB" REVALIDATION_CACHE_USERS=0
+    TOKEN=$(login "$BENCH_EMAIL")
+    fetch_list "$TOKEN" "$TMP/body-big.json"
+    if [[ -n "$LIST_ETAG" ]]; then
+        measure "$round" list304_db "$LIST_PATH" BENCH_TOKEN="$TOKEN" BENCH_IF_NONE_MATCH="$LIST_ETAG"
+    else
+        skip "$round" list304_db
+    fi
     stop_server
 
     log "round $round/$ROUNDS: API on $SMALL_DB"
