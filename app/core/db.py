@@ -279,8 +279,12 @@ class ConnectionReader:
 def asyncpg_connect_kwargs(engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
     """asyncpg.connect()'s arguments for the engine's database, beside the engine's own pool."""
     _args, address = engine.dialect.create_connect_args(engine.url)
-    address.pop("prepared_statement_cache_size", None)  # SQLAlchemy's own, not asyncpg's
-    return {**address, **_asyncpg_connect_args(settings)}
+    kwargs = {**address, **_asyncpg_connect_args(settings)}
+    # SQLAlchemy's own, not asyncpg's. Without its statement cache asyncpg prepares unnamed
+    # statements, which PgBouncer in transaction mode allows: no names to keep unique.
+    kwargs.pop("prepared_statement_cache_size", None)
+    kwargs.pop("prepared_statement_name_func", None)
+    return kwargs
 
 
 def create_reader(bind: AsyncEngine | AsyncConnection, settings: Settings) -> Reader | None:
