@@ -2,14 +2,18 @@
 its own event loop."""
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.engine import make_url
 
 from app.core.db import create_engine
 from app.models import Base
@@ -67,3 +71,106 @@ def test_the_schema_at_head_matches_the_models(at_head_afterwards: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
     assert asyncio.run(_inspect(database_url, _differences)) == []
+
+
+# --- the dashboard feed's notifications (migration 4ad51c240924), PostgreSQL only -------------
+
+FEED_REVISION = "4ad51c240924"
+FEED_TRIGGERS = {
+    "users_jobs_feed_update",
+    "users_jobs_feed_delete",
+    "users_jobs_feed_truncate",
+    "revoked_tokens_jobs_feed",
+}
+
+
+def _feed_triggers_and_function(connection: Connection) -> tuple[set[str], bool]:
+    triggers = connection.execute(
+        text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%jobs_feed%'")
+    )
+    function = connection.execute(
+        text("SELECT count(*) FROM pg_proc WHERE proname = 'notify_jobs_feed'")
+    )
+    return {name for (name,) in triggers}, function.scalar_one() == 1
+
+
+@pytest.mark.postgres_only
+def test_feed_triggers_come_with_their_migration_and_go_with_it(at_head_afterwards: str) -> None:
+    database_url = at_head_afterwards
+    config = alembic_config(database_url)
+    command.upgrade(config, "head")
+    assert asyncio.run(_inspect(database_url, _feed_triggers_and_function)) == (
+        FEED_TRIGGERS,
+        True,
+    )
+
+    before = ScriptDirectory.from_config(config).get_revision(FEED_REVISION).down_revision
+    assert isinstance(before, str)
+    command.downgrade(config, before)
+
+    assert asyncio.run(_inspect(database_url, _feed_triggers_and_function)) == (set(), False)
+
+    command.upgrade(config, "head")
+    assert asyncio.run(_inspect(database_url, _feed_triggers_and_function)) == (
+        FEED_TRIGGERS,
+        True,
+    )
+
+
+NOTICE_BOUND = 5.0  # a notification normally arrives within milliseconds
+
+
+async def _notifications_of_updates(
+    database_url: str, *updates: str
+) -> tuple[int, list[list[str]]]:
+    """A fresh user's id, and the jobs_feed payloads each UPDATE of that user (`$1`) sent,
+    committed one by one on another connection than the one that LISTENs. A marker notification
+    follows each update: notifications arrive in commit order, so once the marker is in,
+    everything the update sent is in too, and nothing more will come."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    listening = await asyncpg.connect(dsn)
+    writing = await asyncpg.connect(dsn)
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+    user_id: int = await writing.fetchval(
+        "INSERT INTO users (email, hashed_password) VALUES ($1, 'x') RETURNING user_id",
+        f"notify-{uuid.uuid4().hex[:12]}@example.com",
+    )
+    try:
+        await listening.add_listener("jobs_feed", lambda *args: payloads.put_nowait(args[-1]))
+        sent: list[list[str]] = []
+        for update in updates:
+            await writing.execute(update, user_id)  # autocommit: committed on return
+            marker = f"marker-{uuid.uuid4().hex}"
+            await writing.execute("SELECT pg_notify('jobs_feed', $1)", marker)
+            received: list[str] = []
+            async with asyncio.timeout(NOTICE_BOUND):
+                while (payload := await payloads.get()) != marker:
+                    received.append(payload)
+            sent.append(received)
+        return user_id, sent
+    finally:
+        await listening.close()
+        await writing.execute("DELETE FROM users WHERE user_id = $1", user_id)
+        await writing.close()
+
+
+@pytest.mark.postgres_only
+def test_a_change_to_a_watched_column_notifies_the_user_and_others_do_not(
+    database_url: str,
+) -> None:
+    """jobs_version, token_version and is_active each send exactly one NOTIFY on jobs_feed,
+    with the user's id, once committed; a column no poll depends on (full_name), or an update
+    that changes nothing, sends none."""
+    user_id, sent = asyncio.run(
+        _notifications_of_updates(
+            database_url,
+            "UPDATE users SET jobs_version = jobs_version + 1 WHERE user_id = $1",
+            "UPDATE users SET full_name = 'Someone Else' WHERE user_id = $1",
+            "UPDATE users SET token_version = token_version + 1 WHERE user_id = $1",
+            "UPDATE users SET is_active = false WHERE user_id = $1",
+            "UPDATE users SET is_active = false WHERE user_id = $1",  # already false
+        )
+    )
+
+    user = str(user_id)
+    assert sent == [[user], [], [user], [user], []]
