@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     install_sessionmakers(app.state, engine)
     app.state.feed_versions = feed_versions
+    app.state.forget_changed_users = feed_versions.forget
     app.state.feed_listener = feed_listener
     app.state.login_throttle = login_throttle
     app.state.metrics_registry, app.state.pool_collector = app_registry(engine)

@@ -344,7 +344,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One request, one transaction: committed once on success, rolled back on any error.
 
     After the commit, and before the response is sent, the app forgets what it remembered
-    about the users the transaction changed (`state.feed_versions`)."""
+    about the users the transaction changed (`state.forget_changed_users`)."""
     state = request.app.state
     read_only = request.method in READ_ONLY_METHODS
     sessionmaker: async_sessionmaker[AsyncSession] = (
@@ -356,12 +356,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
-            session.info.pop(_CHANGED_USERS, None)
             await session.rollback()
             raise
-        changed = session.info.pop(_CHANGED_USERS, None)
-        if changed:
-            state.feed_versions.forget(changed)
+        finally:
+            # Also when the commit raised: it may have gone through all the same (the
+            # connection lost while it was acknowledged), and forgetting is always safe.
+            changed = session.info.pop(_CHANGED_USERS, None)
+            if changed and (forget := getattr(state, "forget_changed_users", None)):
+                forget(changed)
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit cannot

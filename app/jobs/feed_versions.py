@@ -22,9 +22,9 @@ remembered and every poll asks the database.
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -41,11 +41,26 @@ from app.models import RevokedToken, User
 logger = logging.getLogger(__name__)
 
 CHANNEL = "jobs_feed"
+# Their application_name, to tell them apart in pg_stat_activity.
 LISTENER_NAME = "jobs-feed-listener"
+PROBER_NAME = "jobs-feed-prober"
 ALL_USERS = "*"  # the payload when any user may have changed (TRUNCATE users)
 # Tokens remembered per user: one per signed-in browser or script is plenty.
 MAX_TOKENS_PER_USER = 16
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# The triggers that send jobs_feed (migration 4ad51c240924), and the check that they are there.
+TRIGGERS = (
+    "users_jobs_feed_update",
+    "users_jobs_feed_delete",
+    "users_jobs_feed_truncate",
+    "revoked_tokens_jobs_feed",
+)
+_PROBE_SQL = """
+    SELECT pg_notify($1, $2) AS sent,
+           (SELECT count(*) FROM pg_trigger
+            WHERE tgname = ANY($3::text[]) AND tgenabled <> 'D'
+              AND tgrelid IN ('users'::regclass, 'revoked_tokens'::regclass)) AS enabled
+"""
 
 
 @dataclass(slots=True)
@@ -126,15 +141,19 @@ class FeedVersions:
 class FeedListener:
     """LISTENs on `jobs_feed` on a connection of its own and keeps FeedVersions in step.
 
-    The connection is checked every `check_every` seconds, so one that died silently (a
-    network cut) is noticed within that plus `timeout`. Whenever it is not certain to be
-    listening, FeedVersions is dark; it reconnects every `retry_after` seconds until it is.
+    Every `check_every` seconds a second connection commits a notification on a channel of this
+    process's own and counts the enabled triggers that send `jobs_feed`; the listener must
+    receive it within `timeout`. That proves what a plain ping would not: that another
+    session's commit reaches this one (not so through a transaction-mode pooler, where LISTEN
+    is not kept) and that the triggers are there (not so before `alembic upgrade head`, or with
+    them disabled). FeedVersions is live only while the last check passed; otherwise it is
+    dark, and the listener reconnects every `retry_after` seconds.
     """
 
     def __init__(
         self,
         versions: FeedVersions,
-        connect: Callable[[], Any],
+        connect: Callable[[str], Any],
         *,
         timeout: float,
         check_every: float = 1.0,
@@ -146,6 +165,10 @@ class FeedListener:
         self._check_every = check_every
         self._retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
+        self._probe_channel = f"{CHANNEL}_probe_{uuid.uuid4().hex}"
+        self._probes = 0
+        self._probe_returned = asyncio.Event()
+        self._warned = False  # one warning per outage, not one per retry
 
     def start(self) -> None:
         if self._task is None:
@@ -159,38 +182,73 @@ class FeedListener:
         self._versions.go_dark()
 
     async def _run(self) -> None:
-        reported = False  # one warning per outage, not one per retry
         while True:
+            connections: list[asyncpg.Connection] = []
             try:
-                connection: asyncpg.Connection = await self._connect()
+                for name in (LISTENER_NAME, PROBER_NAME):
+                    connections.append(await self._connect(name))
+                await self._listen(*connections)
             except _CONNECTION_ERRORS as exc:
-                if not reported:
-                    logger.warning("Cannot listen for job feed changes: %r; retrying", exc)
-                reported = True
-            else:
-                reported = False
-                try:
-                    await self._listen(connection)
-                except _CONNECTION_ERRORS as exc:
-                    logger.warning("Lost the job feed listener: %r; reconnecting", exc)
-                except Exception:
-                    # Remembering nothing is always safe; keep trying, loudly.
-                    logger.exception("The job feed listener failed; reconnecting")
-                finally:
-                    self._versions.go_dark()
+                self._warn("Not listening for job feed changes (%r); retrying", exc)
+            except Exception:
+                # Remembering nothing is always safe; keep trying, loudly.
+                logger.exception("The job feed listener failed; retrying")
+            finally:
+                self._versions.go_dark()
+                for connection in connections:
                     connection.terminate()
             await asyncio.sleep(self._retry_after)
 
-    async def _listen(self, connection: asyncpg.Connection) -> None:
-        # Dark at once when the connection closes: a notification may already be lost.
-        connection.add_termination_listener(lambda _connection: self._versions.go_dark())
-        await connection.add_listener(CHANNEL, self._on_notification)
-        self._versions.go_live()
-        logger.info("Listening for job feed changes")
-        while True:
+    async def _listen(self, listener: asyncpg.Connection, prober: asyncpg.Connection) -> None:
+        for connection in (listener, prober):
+            # Dark at once when either closes: a notification may already be lost.
+            connection.add_termination_listener(lambda _connection: self._versions.go_dark())
+        await listener.add_listener(CHANNEL, self._on_notification)
+        await listener.add_listener(self._probe_channel, self._on_probe)
+        while not listener.is_closed():
+            if await self._check(prober):
+                if not self._versions.live:
+                    self._versions.go_live()
+                    self._warned = False
+                    logger.info("Listening for job feed changes")
+            else:
+                self._versions.go_dark()
+                self._warn(
+                    "The jobs_feed triggers are missing or disabled (alembic upgrade head?): "
+                    "every revalidation reads the database"
+                )
             await asyncio.sleep(self._check_every)
-            # Raises once the connection is closed, or when it went silent (a network cut).
-            await connection.fetchval("SELECT 1", timeout=self._timeout)
+        raise asyncpg.InterfaceError("the listening connection was closed")
+
+    async def _check(self, prober: asyncpg.Connection) -> bool:
+        """True when the triggers are all enabled; raises TimeoutError when a notification
+        committed by the prober does not reach the listener in time."""
+        self._probes += 1
+        self._probe_returned.clear()
+        row = await prober.fetchrow(
+            _PROBE_SQL,
+            self._probe_channel,
+            str(self._probes),
+            list(TRIGGERS),
+            timeout=self._timeout,
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._probe_returned.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"a notification did not arrive within {self._timeout:g} s"
+            ) from None
+        return row is not None and row["enabled"] == len(TRIGGERS)
+
+    def _on_probe(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == str(self._probes):
+            self._probe_returned.set()
+
+    def _warn(self, message: str, *args: object) -> None:
+        if not self._warned:
+            logger.warning(message, *args)
+        self._warned = True
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         if payload != ALL_USERS and payload.isdigit():
@@ -212,14 +270,16 @@ def create_feed_listener(
     ):
         return None
     connect_kwargs = asyncpg_connect_kwargs(bind, settings)
-    # Named, so that it can be told apart in pg_stat_activity.
-    server_settings = {
-        **connect_kwargs.pop("server_settings", {}),
-        "application_name": LISTENER_NAME,
-    }
+    server_settings = connect_kwargs.pop("server_settings", {})
+
+    def connect(name: str) -> Any:
+        return asyncpg.connect(
+            **connect_kwargs, server_settings={**server_settings, "application_name": name}
+        )
+
     return FeedListener(
         versions,
-        partial(asyncpg.connect, **connect_kwargs, server_settings=server_settings),
+        connect,
         timeout=settings.database_timeout_seconds,
     )
 
