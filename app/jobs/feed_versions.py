@@ -13,11 +13,12 @@ those answers per user and forgets a user the moment something they depend on ch
   get_session forgets them right after the commit, before the response goes out, so a client
   never has its own write answered by a stale 304.
 
-Only revalidations are answered from memory, and a 304 carries no body: in the milliseconds
-between another process's commit and its notification arriving here, a poll may still be told
-"unchanged" once more; it never receives data it could not already see. While FeedListener is
-not listening (not yet connected, connection lost, PgBouncer in transaction mode), nothing is
-remembered and every poll asks the database.
+Only revalidations are answered from memory, and a 304 carries no body: between another
+process's commit and its notification arriving here (normally well under a millisecond; after a
+silent network cut, until FeedListener's next check fails), polls may still be told
+"unchanged"; they never receive data they could not already see. While FeedListener is not
+sure notifications arrive (not yet connected, connection lost, triggers missing, PgBouncer in
+transaction mode), nothing is remembered and every poll asks the database.
 """
 
 import asyncio

@@ -665,3 +665,49 @@ async def test_shutdown_closes_the_listener_connection(
         return await listener_pids(engine) == []
 
     await wait_until(none_left, NOTICE_BOUND, "a jobs-feed-listener connection left")
+
+
+# --- what the listener checks every second --------------------------------------------------
+
+
+@postgres_only
+async def test_a_disabled_trigger_makes_the_app_dark_and_hides_no_change(stack: Stack) -> None:
+    """With a trigger disabled, a change would send no notification: the app must stop
+    answering from memory, so that such a change is still seen; enabled again, it goes live."""
+    account = await stack.sign_up()
+    etags = await stack.warm(account)
+    try:
+        await stack.execute("ALTER TABLE users DISABLE TRIGGER users_jobs_feed_update")
+        bound = CHECK_EVERY + DB_TIMEOUT + 1.0
+        await wait_until(lambda: not stack.versions.live, bound, "dark without the trigger")
+
+        await _bump_jobs_version(stack, account)  # no notification is sent for this one
+        for path, etag in etags.items():
+            assert (await stack.poll(path, account, etag)).status_code == 200, path
+    finally:
+        await stack.execute("ALTER TABLE users ENABLE TRIGGER users_jobs_feed_update")
+
+    await stack.wait_live()
+    await stack.warm(account)  # from memory again
+
+
+@postgres_only
+async def test_when_notifications_do_not_come_back_nothing_is_remembered(
+    database_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a transaction-mode pooler would do (LISTEN not kept): the probe committed by the
+    second connection never reaches the listener, so the app never answers from memory."""
+    monkeypatch.setattr(FeedListener, "_on_probe", lambda *_args: None)
+    async with running_app(_settings(database_url), engine, monkeypatch) as stack:
+        account = await stack.sign_up()
+        etag = await stack.full_get(JOBS, account)
+        deadline = time.monotonic() + 2 * (CHECK_EVERY + DB_TIMEOUT)
+        polls = 0
+        while time.monotonic() < deadline:
+            reads_before = stack.reads
+            assert (await stack.poll(JOBS, account, etag)).status_code == 304
+            assert stack.reads == reads_before + 1
+            assert not stack.versions.live
+            polls += 1
+            await asyncio.sleep(0.1)
+        assert polls > 10
