@@ -22,7 +22,7 @@ from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.jobs.fast_path import DashboardFastPath
-from app.jobs.feed_versions import FeedVersions, create_feed_listener
+from app.jobs.revalidation_cache import RevalidationCache, create_change_listener
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
 from app.users.router import admin_router as admin_users_router
@@ -40,9 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     warn_about_unsafe_defaults(settings)
     engine = create_app_engine(settings)
     # The dashboard's revalidations, answered from memory while the database's change
-    # notifications arrive (app/jobs/feed_versions.py).
-    feed_versions = FeedVersions(settings.revalidation_cache_users)
-    feed_listener = create_feed_listener(engine, settings, feed_versions)
+    # notifications arrive (app/jobs/revalidation_cache.py).
+    revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
+    change_listener = create_change_listener(engine, settings, revalidation_cache)
     login_throttle = create_login_throttle(
         settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
     )
@@ -54,11 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # request in flight waited out; frozen, the collector skips it.
         gc.collect()
         gc.freeze()
-        if feed_listener is not None:
-            feed_listener.start()
+        if change_listener is not None:
+            change_listener.start()
         yield
-        if feed_listener is not None:
-            await feed_listener.stop()
+        if change_listener is not None:
+            await change_listener.stop()
         await login_throttle.counter.close()
         await dispose_database(app.state)
 
@@ -72,9 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     install_sessionmakers(app.state, engine)
-    app.state.feed_versions = feed_versions
-    app.state.forget_changed_users = feed_versions.forget
-    app.state.feed_listener = feed_listener
+    app.state.revalidation_cache = revalidation_cache
+    app.state.forget_changed_users = revalidation_cache.forget
+    app.state.change_listener = change_listener
     app.state.login_throttle = login_throttle
     app.state.metrics_registry, app.state.pool_collector = app_registry(engine)
 

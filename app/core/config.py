@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     # transaction, so asyncpg's statement caches are turned off.
     database_pgbouncer: bool = False
     # Users whose dashboard revalidation each process answers from memory, kept in step by
-    # LISTEN/NOTIFY (app/jobs/feed_versions.py); 0 asks the database on every poll.
+    # LISTEN/NOTIFY (app/jobs/revalidation_cache.py); 0 asks the database on every poll.
     revalidation_cache_users: int = Field(default=10_000, ge=0)
 
     log_format: Literal["json", "console"] | None = None  # json in production, else console

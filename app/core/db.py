@@ -6,6 +6,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
+from itertools import chain
 from typing import Annotated, Any, Protocol
 
 import asyncpg
@@ -20,9 +21,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, UOWTransaction
 
 from app.core.config import Settings
+from app.models import RevokedToken, User
 
 
 def is_sqlite(url: str) -> bool:
@@ -336,8 +338,19 @@ _CHANGED_USERS = "changed_users"
 
 def note_user_changed(session: AsyncSession | Session, user_id: int) -> None:
     """Tell get_session that this user's dashboard feed changes when the session commits
-    (see app/jobs/feed_versions.py)."""
+    (see app/jobs/revalidation_cache.py)."""
     session.info.setdefault(_CHANGED_USERS, set()).add(user_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_users(session: Session, _flush: UOWTransaction) -> None:
+    """Changes made through the ORM: a user's row (tokens, activity) and new revocations."""
+    for instance in chain(session.dirty, session.deleted):
+        if isinstance(instance, User):
+            note_user_changed(session, instance.user_id)
+    for instance in session.new:
+        if isinstance(instance, RevokedToken):
+            note_user_changed(session, instance.user_id)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

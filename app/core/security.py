@@ -82,7 +82,7 @@ def decode_access_token(token: str, settings: Settings) -> TokenClaims:
 # token and key cannot change; only expiry can, and it is checked per use. Failures are not
 # cached (an exception leaves no entry). Revocation and the token version are checked in the
 # database, or for a dashboard revalidation in memory kept in step with it
-# (app/jobs/feed_versions.py).
+# (app/jobs/revalidation_cache.py).
 @lru_cache(maxsize=4096)
 def _verified_claims(token: str, secret_key: str) -> TokenClaims:
     try:

@@ -5,7 +5,7 @@ costs about 2.4 ms of CPU, most of it in dependency resolution, ORM execution an
 validation (docs/benchmarks.md has the profile); here it costs a fraction of that: the token's
 signature is checked once per token (app/core/security.py), and one statement on asyncpg checks
 that the token still holds and returns the page already rendered as JSON. A revalidation whose
-user and token are remembered unchanged (app/jobs/feed_versions.py) needs no statement at all.
+user and token are remembered unchanged (app/jobs/revalidation_cache.py) needs no statement.
 
 It answers only what it can answer in full: 200 and 304, on PostgreSQL, for a token that still
 holds and a query string that JobListParams accepts. Everything else (no token, a revoked one,
@@ -84,7 +84,7 @@ class DashboardFastPath:
         if claims is None:
             return False
         _note(scope, claims)  # before any statement, so that a failure is logged with both
-        feed = JobFeed(reader, state.feed_versions)
+        feed = JobFeed(reader, state.revalidation_cache)
         etag: str | None
         if scope["path"] == LIST_PATH:
             # The regular route ignores a query string on the stats; so does this.

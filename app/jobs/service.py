@@ -16,8 +16,8 @@ from app.core.db import Reader
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.metrics import count_submitted_job
 from app.core.security import TokenClaims
-from app.jobs.feed_versions import FeedVersions
 from app.jobs.repository import JobFeedRepository, JobRepository
+from app.jobs.revalidation_cache import RevalidationCache
 from app.models import Job, JobStatus, User
 from app.users.repository import UserRepository
 
@@ -197,15 +197,15 @@ class RenderedPage:
 class JobFeed:
     """The dashboard's poll on PostgreSQL (app/jobs/fast_path.py): the answers of
     JobService.list_jobs and list_etag, token check included, in one statement each; a
-    revalidation from memory (FeedVersions) while the token's user is known and unchanged.
+    revalidation from memory (RevalidationCache) while the token's user is known and unchanged.
 
     None means the token no longer holds (revoked, outdated, user deactivated or gone); the
     caller then leaves the request to the regular route, which says why.
     """
 
-    def __init__(self, reader: Reader, versions: FeedVersions) -> None:
+    def __init__(self, reader: Reader, cache: RevalidationCache) -> None:
         self.feed = JobFeedRepository(reader)
-        self.versions = versions
+        self.cache = cache
 
     async def list_etag(self, claims: TokenClaims, query: JobQuery) -> str | None:
         version = await self._jobs_version(claims)
@@ -217,26 +217,26 @@ class JobFeed:
 
     async def _jobs_version(self, claims: TokenClaims) -> int | None:
         """From memory when this token's user is known; else from the database."""
-        version = self.versions.lookup(claims)
+        version = self.cache.lookup(claims)
         if version is None:
-            generation = self.versions.generation()
+            generation = self.cache.generation()
             version = await self.feed.jobs_version(claims)
             if version is not None:
-                self.versions.remember(claims, version, generation)
+                self.cache.remember(claims, version, generation)
         return version
 
     async def stats(self, claims: TokenClaims) -> tuple[str, dict[str, int]] | None:
         """The stats' ETag and totals by status."""
-        generation = self.versions.generation()
+        generation = self.cache.generation()
         found = await self.feed.counts_by_status(claims)
         if found is None:
             return None
         version, counts = found
-        self.versions.remember(claims, version, generation)
+        self.cache.remember(claims, version, generation)
         return stats_etag(claims.user_id, version), totals_by_status(counts)
 
     async def list_jobs(self, claims: TokenClaims, query: JobQuery) -> RenderedPage | None:
-        generation = self.versions.generation()
+        generation = self.cache.generation()
         found = await self.feed.page(
             claims,
             statuses=query.statuses,
@@ -247,7 +247,7 @@ class JobFeed:
         if found is None:
             return None
         version, total, rows = found
-        self.versions.remember(claims, version, generation)
+        self.cache.remember(claims, version, generation)
         page, more = rows[: query.limit], len(rows) > query.limit
         next_cursor = None
         if more:

@@ -3,20 +3,20 @@ changed.
 
 A poll with If-None-Match whose ETag still matches costs one round trip only to learn that
 nothing changed: the user's `jobs_version`, and that the token still holds (active user, same
-token version, not revoked). That round trip is about half of a 304's CPU. FeedVersions keeps
-those answers per user and forgets a user the moment something they depend on changes:
+token version, not revoked). That round trip is about half of a 304's CPU. RevalidationCache
+keeps those answers per user and forgets a user the moment something they depend on changes:
 
 - in another process (another worker, the CLI, psql): triggers on `users` and `revoked_tokens`
-  send `NOTIFY jobs_feed, '<user_id>'` on commit (migration 4ad51c240924), and FeedListener
+  send `NOTIFY jobs_feed, '<user_id>'` on commit (migration 4ad51c240924), and ChangeListener
   LISTENs on a connection of its own;
-- in this process: the request's session notes each user it changed (`note_user_changed`), and
-  get_session forgets them right after the commit, before the response goes out, so a client
-  never has its own write answered by a stale 304.
+- in this process: the request's session notes each user it changed (`note_user_changed` in
+  app/core/db.py), and get_session forgets them right after the commit, before the response
+  goes out, so a client never has its own write answered by a stale 304.
 
 Only revalidations are answered from memory, and a 304 carries no body: between another
 process's commit and its notification arriving here (normally well under a millisecond; after a
-silent network cut, until FeedListener's next check fails), polls may still be told
-"unchanged"; they never receive data they could not already see. While FeedListener is not
+silent network cut, until ChangeListener's next check fails), polls may still be told
+"unchanged"; they never receive data they could not already see. While ChangeListener is not
 sure notifications arrive (not yet connected, connection lost, triggers missing, PgBouncer in
 transaction mode), nothing is remembered and every poll asks the database.
 """
@@ -26,18 +26,14 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session, UOWTransaction
 
 from app.core.config import Settings
-from app.core.db import asyncpg_connect_kwargs, note_user_changed
+from app.core.db import asyncpg_connect_kwargs
 from app.core.security import TokenClaims
-from app.models import RevokedToken, User
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +66,7 @@ class _Known:
     tokens: set[tuple[int, str]] = field(default_factory=set)  # (token_version, jti) that hold
 
 
-class FeedVersions:
+class RevalidationCache:
     """Each user's jobs_version, for the tokens known to still hold; at most `max_users` users,
     the longest-remembered dropped first. Used from the event loop only.
 
@@ -139,28 +135,28 @@ class FeedVersions:
         self.forget_all()
 
 
-class FeedListener:
-    """LISTENs on `jobs_feed` on a connection of its own and keeps FeedVersions in step.
+class ChangeListener:
+    """LISTENs on `jobs_feed` on a connection of its own and keeps RevalidationCache in step.
 
     Every `check_every` seconds a second connection commits a notification on a channel of this
     process's own and counts the enabled triggers that send `jobs_feed`; the listener must
     receive it within `timeout`. That proves what a plain ping would not: that another
     session's commit reaches this one (not so through a transaction-mode pooler, where LISTEN
     is not kept) and that the triggers are there (not so before `alembic upgrade head`, or with
-    them disabled). FeedVersions is live only while the last check passed; otherwise it is
+    them disabled). RevalidationCache is live only while the last check passed; otherwise it is
     dark, and the listener reconnects every `retry_after` seconds.
     """
 
     def __init__(
         self,
-        versions: FeedVersions,
+        cache: RevalidationCache,
         connect: Callable[[str], Any],
         *,
         timeout: float,
         check_every: float = 1.0,
         retry_after: float = 1.0,
     ) -> None:
-        self._versions = versions
+        self._cache = cache
         self._connect = connect
         self._timeout = timeout
         self._check_every = check_every
@@ -180,7 +176,7 @@ class FeedListener:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self._versions.go_dark()
+        self._cache.go_dark()
 
     async def _run(self) -> None:
         while True:
@@ -195,7 +191,7 @@ class FeedListener:
                 # Remembering nothing is always safe; keep trying, loudly.
                 logger.exception("The job feed listener failed; retrying")
             finally:
-                self._versions.go_dark()
+                self._cache.go_dark()
                 for connection in connections:
                     connection.terminate()
             await asyncio.sleep(self._retry_after)
@@ -203,17 +199,17 @@ class FeedListener:
     async def _listen(self, listener: asyncpg.Connection, prober: asyncpg.Connection) -> None:
         for connection in (listener, prober):
             # Dark at once when either closes: a notification may already be lost.
-            connection.add_termination_listener(lambda _connection: self._versions.go_dark())
+            connection.add_termination_listener(lambda _connection: self._cache.go_dark())
         await listener.add_listener(CHANNEL, self._on_notification)
         await listener.add_listener(self._probe_channel, self._on_probe)
         while not listener.is_closed():
             if await self._check(prober):
-                if not self._versions.live:
-                    self._versions.go_live()
+                if not self._cache.live:
+                    self._cache.go_live()
                     self._warned = False
                     logger.info("Listening for job feed changes")
             else:
-                self._versions.go_dark()
+                self._cache.go_dark()
                 self._warn(
                     "The jobs_feed triggers are missing or disabled (alembic upgrade head?): "
                     "every revalidation reads the database"
@@ -253,14 +249,14 @@ class FeedListener:
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         if payload != ALL_USERS and payload.isdigit():
-            self._versions.forget((int(payload),))
+            self._cache.forget((int(payload),))
         else:
-            self._versions.forget_all()
+            self._cache.forget_all()
 
 
-def create_feed_listener(
-    bind: AsyncEngine, settings: Settings, versions: FeedVersions
-) -> FeedListener | None:
+def create_change_listener(
+    bind: AsyncEngine, settings: Settings, cache: RevalidationCache
+) -> ChangeListener | None:
     """The listener for the app's PostgreSQL database; None where none can run: on SQLite,
     behind PgBouncer in transaction mode (LISTEN needs a session of its own), or with
     REVALIDATION_CACHE_USERS=0."""
@@ -278,19 +274,8 @@ def create_feed_listener(
             **connect_kwargs, server_settings={**server_settings, "application_name": name}
         )
 
-    return FeedListener(
-        versions,
+    return ChangeListener(
+        cache,
         connect,
         timeout=settings.database_timeout_seconds,
     )
-
-
-@event.listens_for(Session, "after_flush")
-def _note_changed_users(session: Session, _flush: UOWTransaction) -> None:
-    """Changes made through the ORM: a user's row (tokens, activity) and new revocations."""
-    for instance in chain(session.dirty, session.deleted):
-        if isinstance(instance, User):
-            note_user_changed(session, instance.user_id)
-    for instance in session.new:
-        if isinstance(instance, RevokedToken):
-            note_user_changed(session, instance.user_id)

@@ -1,7 +1,7 @@
-"""The dashboard's revalidations answered from memory (app/jobs/feed_versions.py).
+"""The dashboard's revalidations answered from memory (app/jobs/revalidation_cache.py).
 
-The unit tests drive FeedVersions alone. The integration tests (PostgreSQL only) run the real
-app with its lifespan, so FeedListener LISTENs on `jobs_feed`, on committed data: nothing is
+The unit tests drive RevalidationCache alone. The integration tests (PostgreSQL only) run the real
+app with its lifespan, so ChangeListener LISTENs on `jobs_feed`, on committed data: nothing is
 rolled back for them, so each test signs up users of its own and deletes them at the end.
 
 A poll's database reads are counted by wrapping the hot path's reader (`app.state.reader`). A
@@ -30,17 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.security import TokenClaims, decode_access_token
-from app.jobs.feed_versions import (
+from app.jobs.revalidation_cache import (
     LISTENER_NAME,
     MAX_TOKENS_PER_USER,
-    FeedListener,
-    FeedVersions,
+    ChangeListener,
+    RevalidationCache,
 )
 from app.main import create_app
 from tests.tcp_proxy import BLACKHOLE, TcpProxy
 
 # ---------------------------------------------------------------------------------------------
-# FeedVersions on its own
+# RevalidationCache on its own
 # ---------------------------------------------------------------------------------------------
 
 
@@ -50,19 +50,19 @@ def claims(user_id: int = 1, token_version: int = 0, jti: str = "a") -> TokenCla
     )
 
 
-def live_versions(max_users: int = 100) -> FeedVersions:
-    versions = FeedVersions(max_users)
+def live_versions(max_users: int = 100) -> RevalidationCache:
+    versions = RevalidationCache(max_users)
     versions.go_live()
     return versions
 
 
-def remember(versions: FeedVersions, token: TokenClaims, jobs_version: int) -> None:
+def remember(versions: RevalidationCache, token: TokenClaims, jobs_version: int) -> None:
     """A read that nothing crossed: it started at the current generation."""
     versions.remember(token, jobs_version, versions.generation())
 
 
 def test_nothing_is_remembered_while_dark() -> None:
-    versions = FeedVersions(100)
+    versions = RevalidationCache(100)
 
     remember(versions, claims(), 3)
 
@@ -210,9 +210,9 @@ JOBS = "/api/users/jobs"
 STATS = "/api/users/jobs/stats"
 FEEDS = (JOBS, STATS)
 DB_TIMEOUT = 1.0  # the app's connect timeout, and the listener's ping timeout
-CHECK_EVERY = 1.0  # FeedListener's default ping interval
+CHECK_EVERY = 1.0  # ChangeListener's default ping interval
 # Generous bounds on things that normally take milliseconds (a notification, a reconnection
-# after FeedListener's 1 s retry delay); reaching one fails the test.
+# after ChangeListener's 1 s retry delay); reaching one fails the test.
 NOTICE_BOUND = 5.0
 RECONNECT_BOUND = 10.0
 _markers = itertools.count(2**31 - 1, -1)  # notification payloads no user id can equal
@@ -264,8 +264,8 @@ class Stack:
     reads: int = 0
 
     @property
-    def versions(self) -> FeedVersions:
-        versions: FeedVersions = self.app.state.feed_versions
+    def versions(self) -> RevalidationCache:
+        versions: RevalidationCache = self.app.state.revalidation_cache
         return versions
 
     async def sign_up(self, *, admin: bool = False) -> Account:
@@ -355,16 +355,16 @@ async def running_app(
 ) -> AsyncIterator[Stack]:
     """The app with its lifespan running (the listener started); its users deleted after."""
     notices = Notices()
-    deliver = FeedListener._on_notification
+    deliver = ChangeListener._on_notification
 
     def on_notification(
-        listener: FeedListener, connection: object, pid: int, channel: str, payload: str
+        listener: ChangeListener, connection: object, pid: int, channel: str, payload: str
     ) -> None:
         notices.seen.append(payload)
         if not notices.holding:
             deliver(listener, connection, pid, channel, payload)
 
-    monkeypatch.setattr(FeedListener, "_on_notification", on_notification)
+    monkeypatch.setattr(ChangeListener, "_on_notification", on_notification)
     app = create_app(settings)
     emails: list[str] = []
     transport = ASGITransport(app=app)
@@ -635,7 +635,7 @@ async def test_without_a_listener_every_revalidation_reads_the_database(
 ) -> None:
     settings = _settings(database_url, **overrides)
     async with running_app(settings, engine, monkeypatch) as stack:
-        assert stack.app.state.feed_listener is None
+        assert stack.app.state.change_listener is None
         assert await listener_pids(engine) == []
         account = await stack.sign_up()
         for path in FEEDS:
@@ -697,7 +697,7 @@ async def test_when_notifications_do_not_come_back_nothing_is_remembered(
 ) -> None:
     """What a transaction-mode pooler would do (LISTEN not kept): the probe committed by the
     second connection never reaches the listener, so the app never answers from memory."""
-    monkeypatch.setattr(FeedListener, "_on_probe", lambda *_args: None)
+    monkeypatch.setattr(ChangeListener, "_on_probe", lambda *_args: None)
     async with running_app(_settings(database_url), engine, monkeypatch) as stack:
         account = await stack.sign_up()
         etag = await stack.full_get(JOBS, account)
