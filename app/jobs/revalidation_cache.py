@@ -41,7 +41,6 @@ CHANNEL = "jobs_feed"
 # Their application_name, to tell them apart in pg_stat_activity.
 LISTENER_NAME = "jobs-feed-listener"
 PROBER_NAME = "jobs-feed-prober"
-ALL_USERS = "*"  # the payload when any user may have changed (TRUNCATE users)
 # Tokens remembered per user: one per signed-in browser or script is plenty.
 MAX_TOKENS_PER_USER = 16
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -248,9 +247,9 @@ class ChangeListener:
         self._warned = True
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        if payload != ALL_USERS and payload.isdigit():
+        if payload.isdigit():
             self._cache.forget((int(payload),))
-        else:
+        else:  # "*": any user may have changed (TRUNCATE users)
             self._cache.forget_all()
 
 
