@@ -1,7 +1,8 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.db import get_database
 
 router = APIRouter(tags=["health"])
 
@@ -15,7 +16,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "The database does not answer"}})
 async def readyz(request: Request) -> JSONResponse:
     """The database answers: this instance can take traffic."""
-    engine: AsyncEngine = request.app.state.engine
+    engine = get_database(request).engine
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))

@@ -7,26 +7,29 @@ from contextlib import asynccontextmanager
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
 
 from app import health
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
+from app.auth.metrics import FAILED_LOGINS
+from app.auth.revalidation_cache import RevalidationCache, create_change_listener
+from app.auth.router import account_router
+from app.auth.router import admin_router as admin_users_router
 from app.auth.router import router as auth_router
 from app.auth.throttle import create_login_throttle
+from app.context import AppContext
 from app.core.access_log import AccessLogMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings, warn_about_unsafe_defaults
 from app.core.csrf import CSRFMiddleware
-from app.core.db import create_app_engine, dispose_database, install_sessionmakers
+from app.core.db import create_database
 from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security_headers import SecurityHeadersMiddleware
-from app.jobs.fast_path import DashboardFastPath
-from app.jobs.revalidation_cache import RevalidationCache, create_change_listener
+from app.jobs.metrics import JOBS_SUBMITTED
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
-from app.users.router import admin_router as admin_users_router
-from app.users.router import router as users_router
 
 DESCRIPTION = """
 The API behind a "my jobs" dashboard. Log in with **Authorize** (email as username), then try
@@ -34,33 +37,67 @@ The API behind a "my jobs" dashboard. Log in with **Authorize** (email as userna
 """
 
 
+def create_context(settings: Settings) -> AppContext:
+    database = create_database(settings)
+    # Revalidations answered from memory while the database's change notifications arrive.
+    revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
+    database.after_session.append(revalidation_cache.forget_changed_users)
+    metrics, pool_collector = app_registry(database.engine, JOBS_SUBMITTED, FAILED_LOGINS)
+    return AppContext(
+        settings=settings,
+        database=database,
+        login_throttle=create_login_throttle(
+            settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
+        ),
+        revalidation_cache=revalidation_cache,
+        change_listener=create_change_listener(database.engine, settings, revalidation_cache),
+        metrics=metrics,
+        pool_collector=pool_collector,
+    )
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: the order a request meets them in."""
+    return [
+        Middleware(
+            CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_sane_request_id
+        ),
+        Middleware(AccessLogMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+        ),
+        # The last-resort error renderer sits inside CORS, so a browser can read a 500.
+        Middleware(UnhandledErrorMiddleware),
+        Middleware(
+            CSRFMiddleware, trusted_origins=settings.cors_origins, cookie_name=ACCESS_TOKEN_COOKIE
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
     warn_about_unsafe_defaults(settings)
-    engine = create_app_engine(settings)
-    # The dashboard's revalidations, answered from memory while the database's change
-    # notifications arrive (app/jobs/revalidation_cache.py).
-    revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
-    change_listener = create_change_listener(engine, settings, revalidation_cache)
-    login_throttle = create_login_throttle(
-        settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
-    )
+    context = create_context(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # What start-up built (about 120k objects: routes, models, schemas) lives as long as
-        # the process. A full garbage collection walked all of it, a ~30 ms pause that every
-        # request in flight waited out; frozen, the collector skips it.
+        # What start-up built (routes, models, schemas) lives as long as the process. A full
+        # garbage collection walks all of it, a pause every request in flight waits out;
+        # frozen, the collector skips it.
         gc.collect()
         gc.freeze()
-        if change_listener is not None:
-            change_listener.start()
+        if context.change_listener is not None:
+            context.change_listener.start()
         yield
-        if change_listener is not None:
-            await change_listener.stop()
-        await login_throttle.counter.close()
-        await dispose_database(app.state)
+        await close_context(context)
 
     app = FastAPI(
         title="Jobs Dashboard API",
@@ -68,51 +105,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
+        middleware=middleware(settings),
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    install_sessionmakers(app.state, engine)
-    app.state.revalidation_cache = revalidation_cache
-    app.state.forget_changed_users = revalidation_cache.forget
-    app.state.change_listener = change_listener
-    app.state.login_throttle = login_throttle
-    app.state.metrics_registry, app.state.pool_collector = app_registry(engine)
-
+    app.state.context = context
     install_error_handlers(app)
-    # Added innermost first. A request meets: its request id, the access log, the security
-    # headers, CORS, the last-resort error renderer, the CSRF check, the body limit and the
-    # dashboard polls' fast path, then the route.
-    app.add_middleware(DashboardFastPath, cookie_name=ACCESS_TOKEN_COOKIE)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        CSRFMiddleware, trusted_origins=settings.cors_origins, cookie_name=ACCESS_TOKEN_COOKIE
-    )
-    app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=True,
-        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
-        expose_headers=["ETag", "X-Request-ID", "Retry-After"],
-    )
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(AccessLogMiddleware)
-    app.add_middleware(
-        CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_sane_request_id
-    )
     for router in (
         health.router,
         auth_router,
-        users_router,
+        account_router,
         jobs_router,
         admin_jobs_router,
         admin_users_router,
     ):
         app.include_router(router)
     if settings.metrics_enabled:
-        app.include_router(metrics_router(settings.metrics_token))
+        app.include_router(
+            metrics_router(settings.metrics_token, context.metrics, context.pool_collector)
+        )
     return app
+
+
+async def close_context(context: AppContext) -> None:
+    """What the lifespan's shutdown closes (tests without a lifespan call it themselves)."""
+    if context.change_listener is not None:
+        await context.change_listener.stop()
+    await context.login_throttle.counter.close()
+    await context.database.engine.dispose()
 
 
 def is_sane_request_id(value: str) -> bool:

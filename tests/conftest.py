@@ -18,19 +18,13 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import (
-    create_engine,
-    create_sessionmaker,
-    dispose_database,
-    install_sessionmakers,
-    is_sqlite,
-)
-from app.main import create_app
+from app.core.db import create_engine, create_sessionmaker, is_sqlite
+from tests.apps import OpenApp, make_settings, open_app
 
 ROOT = Path(__file__).resolve().parent.parent
 # The browser tests need playwright (the `e2e` extra) and their own servers: only
@@ -38,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 collect_ignore = [] if os.environ.get("E2E") == "1" else ["e2e"]
 _LOCK = pytest.StashKey[IO[str]]()
 _SQLITE_DIR = pytest.StashKey[str]()
-TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -113,13 +106,7 @@ def database_url(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
-        cors_origins=["http://localhost:3000"],
-    )
+    return make_settings(database_url)
 
 
 @pytest.fixture(scope="session")
@@ -147,16 +134,18 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
-    # Each request's commit releases a savepoint; the test's rollback undoes everything.
-    install_sessionmakers(app.state, connection, join_transaction_mode="create_savepoint")
-    yield app
-    await dispose_database(app.state)
+async def running(settings: Settings, connection: AsyncConnection) -> AsyncIterator[OpenApp]:
+    """The app inside the test's transaction: each request's commit releases a savepoint, the
+    test's rollback undoes everything."""
+    async with open_app(settings, connection=connection) as running:
+        yield running
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=app)
-    async with AsyncClient(transport=transport, base_url="https://testserver") as client:
-        yield client
+def app(running: OpenApp) -> FastAPI:
+    return running.app
+
+
+@pytest.fixture
+def client(running: OpenApp) -> AsyncClient:
+    return running.client

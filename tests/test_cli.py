@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.security import verify_password
 from app.models import User
-from tests.conftest import ROOT, TEST_SECRET_KEY
+from tests.apps import TEST_SECRET_KEY
+from tests.conftest import ROOT
 
 PASSWORD = "a long enough cli password"
 

@@ -18,16 +18,15 @@ from typing import TypeVar
 import httpx
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import db
 from app.core.config import Settings
-from app.core.db import dispose_database
-from app.main import create_app
 from app.models import User
+from tests.apps import open_app
 from tests.tcp_proxy import BLACKHOLE, REFUSE, Cut, TcpProxy
 
 pytestmark = pytest.mark.postgres_only
@@ -75,7 +74,6 @@ async def stack(database_url: str, engine: AsyncEngine) -> AsyncIterator[Stack]:
     proxy = TcpProxy(host, port)
     await proxy.start()
     email = f"outage-{uuid.uuid4().hex[:12]}@example.com"
-    app: FastAPI | None = None
     try:
         proxied_url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
         settings = Settings(
@@ -86,15 +84,11 @@ async def stack(database_url: str, engine: AsyncEngine) -> AsyncIterator[Stack]:
             database_timeout_seconds=DB_TIMEOUT,
             database_statement_timeout_seconds=DB_TIMEOUT,
         )
-        app = create_app(settings)  # its own engine, through the proxy; nothing replaced
-        transport = ASGITransport(app=app, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="https://testserver") as client:
-            yield Stack(app=app, client=client, proxy=proxy, email=email)
+        # Its own engine, through the proxy; nothing replaced.
+        async with open_app(settings, raise_app_exceptions=False) as running:
+            yield Stack(app=running.app, client=running.client, proxy=proxy, email=email)
     finally:
         await proxy.stop()
-        if app is not None:
-            await dispose_database(app.state)
-            await app.state.login_throttle.counter.close()
         # Straight to the database, not through the proxy.
         async with engine.begin() as connection:
             await connection.execute(delete(User).where(User.email == email))

@@ -1,22 +1,16 @@
-"""Admission to the database pools (app/core/db.py): FairGate lets requests in first come,
+"""Admission to the database pool (app/core/db.py): FairGate lets requests in first come,
 first served, gives up with PoolExhausted (a 503) after its timeout and never loses or invents
-a slot; PoolReader, the dashboard polls' pool on PostgreSQL, survives a pooled connection that
-died and fails fast when the database cannot be reached.
+a slot.
 """
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterable
 
-import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.config import Settings
-from app.core.db import FairGate, PoolExhausted, create_engine, create_reader
+from app.core.db import FairGate, PoolExhausted
 from app.core.errors import is_database_unavailable
-from tests.conftest import TEST_SECRET_KEY
 
 
 async def _visit(gate: FairGate, name: object, order: list[object], hold: float = 0.01) -> None:
@@ -193,123 +187,3 @@ async def test_a_waiter_that_timed_out_does_not_leak_a_slot_either() -> None:
     await _release(holders)
 
     assert await _peak_inside(gate, 5) == 2
-
-
-# --------------------------------------------------------------------------- PoolReader
-
-
-def _terminate_without_yielding(dsn: str, pids: Iterable[int]) -> None:
-    """pg_terminate_backend from another connection, run on a thread of its own while this
-    event loop stands still: asyncpg gets no chance to see the connection close before the
-    next read, which then meets a dead connection (as after a network blip or a failover)."""
-    pids = list(pids)
-    failure: list[BaseException] = []
-
-    async def terminate() -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            for pid in pids:
-                # Waits (up to 5 s) until the backend has exited.
-                assert await connection.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
-        finally:
-            await connection.close()
-
-    def run() -> None:
-        try:
-            asyncio.run(terminate())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()  # blocks the event loop on purpose
-    if failure:
-        raise failure[0]
-
-
-def _asyncpg_dsn(engine: AsyncEngine) -> str:
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.mark.postgres_only
-async def test_a_pool_reader_survives_a_pooled_connection_that_died(
-    engine: AsyncEngine, settings: Settings
-) -> None:
-    reader = create_reader(engine, settings)
-    assert reader is not None
-    try:
-        row = await reader.fetchrow("SELECT 1")
-        assert row is not None
-        assert row[0] == 1
-        [pid] = await reader.fetchrow("SELECT pg_backend_pid()")  # type: ignore[misc]
-
-        _terminate_without_yielding(_asyncpg_dsn(engine), [pid])
-        row = await reader.fetchrow("SELECT pg_backend_pid()")
-
-        assert row is not None
-        assert row[0] != pid
-        # And again, when the event loop did see the close coming.
-        [pid] = await reader.fetchrow("SELECT pg_backend_pid()")  # type: ignore[misc]
-        other = await asyncpg.connect(_asyncpg_dsn(engine))
-        try:
-            assert await other.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
-        finally:
-            await other.close()
-        row = await reader.fetchrow("SELECT 2")
-        assert row is not None
-        assert row[0] == 2
-    finally:
-        await reader.close()
-
-
-@pytest.mark.postgres_only
-async def test_a_pool_reader_survives_every_pooled_connection_dying(
-    engine: AsyncEngine, settings: Settings
-) -> None:
-    reader = create_reader(engine, settings.model_copy(update={"database_pool_size": 3}))
-    assert reader is not None
-    query = "SELECT pg_backend_pid() FROM pg_sleep(0.05)"
-    try:
-        # Three reads at once: three pooled connections.
-        rows = await asyncio.gather(*(reader.fetchrow(query) for _ in range(3)))
-        pids = {row[0] for row in rows if row is not None}
-        assert len(pids) == 3
-
-        _terminate_without_yielding(_asyncpg_dsn(engine), pids)
-        rows = await asyncio.gather(*(reader.fetchrow(query) for _ in range(3)))
-
-        assert all(row is not None for row in rows)
-        assert not pids & {row[0] for row in rows if row is not None}
-    finally:
-        await reader.close()
-
-
-@pytest.mark.postgres_only
-async def test_a_pool_reader_fails_fast_and_recognisably_when_nothing_listens() -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/x",
-        database_timeout_seconds=1,
-        database_pool_size=1,
-        secret_key=TEST_SECRET_KEY,
-    )
-    engine = create_engine(settings.database_url)
-    reader = create_reader(engine, settings)
-    assert reader is not None
-    try:
-        # Three in a row through the single slot: a failed read gives its slot back.
-        for _ in range(3):
-            started = time.monotonic()
-            try:
-                await reader.fetchrow("SELECT 1")
-            except Exception as exc:
-                error = exc
-            else:
-                pytest.fail("a read with nothing listening answered")
-            assert time.monotonic() - started < 1.5
-            assert not isinstance(error, PoolExhausted), error
-            assert is_database_unavailable(error), repr(error)
-    finally:
-        await reader.close()
-        await engine.dispose()

@@ -1,10 +1,9 @@
 from pathlib import Path
 
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from app.core.config import Settings
-from app.core.db import dispose_database
-from app.main import create_app
+from tests.apps import open_app
 
 
 async def test_healthz_answers_ok(client: AsyncClient) -> None:
@@ -26,17 +25,10 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
     settings: Settings, tmp_path: Path
 ) -> None:
     unreachable = tmp_path / "missing-directory" / "jobs.db"
-    app = create_app(
-        settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{unreachable}"})
-    )
-    try:
-        async with AsyncClient(
-            transport=ASGITransport(app=app), base_url="https://testserver"
-        ) as client:
-            ready = await client.get("/readyz")
-            alive = await client.get("/healthz")
-    finally:
-        await dispose_database(app.state)
+    broken = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{unreachable}"})
+    async with open_app(broken) as running:
+        ready = await running.client.get("/readyz")
+        alive = await running.client.get("/healthz")
 
     assert ready.status_code == 503
     assert ready.json()["success"] is False

@@ -1,13 +1,15 @@
-"""Who is calling: a Bearer token first, else the HTTP-only cookie set at login."""
+"""Who is calling: a Bearer token first, else the HTTP-only cookie set at login. Every
+authenticated route depends on `get_caller`."""
 
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 
+from app.auth.caller import Caller
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
-from app.core.config import SettingsDep
+from app.context import ContextDep
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.http_cache import PRIVATE_CACHE_HEADERS
@@ -21,10 +23,10 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-async def get_auth_service(
-    request: Request, session: SessionDep, settings: SettingsDep
-) -> AuthService:
-    return AuthService(session, settings, request.app.state.login_throttle)
+async def get_auth_service(session: SessionDep, context: ContextDep) -> AuthService:
+    return AuthService(
+        session, context.settings, context.login_throttle, context.revalidation_cache
+    )
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
@@ -40,29 +42,38 @@ async def get_request_token(
 RequestToken = Annotated[str | None, Depends(get_request_token)]
 
 
-async def get_current_user(
+async def get_caller(
     auth: AuthServiceDep, token: RequestToken, request: Request, response: Response
-) -> User:
+) -> Caller:
     if not token:
         raise NotAuthenticated
-    user = await auth.user_for_token(token)
-    request.state.user_id = user.user_id  # for the access log
+    revalidation = request.method == "GET" and "if-none-match" in request.headers
+    caller = await auth.caller_for_token(token, revalidation=revalidation)
+    request.state.user_id = caller.user_id  # for the access log
     # What an authenticated route answers belongs to this user alone: no shared cache may
     # keep it, and a browser revalidates before reusing it.
     response.headers.update(PRIVATE_CACHE_HEADERS)
-    return user
+    return caller
 
 
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_current_user(caller: CurrentCaller, auth: AuthServiceDep) -> User:
+    return await auth.account(caller)
+
+
+# The caller's account, for the routes that show or change it.
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_admin_user(user: CurrentUser) -> User:
-    if not user.is_admin:
+async def get_admin(caller: CurrentCaller) -> Caller:
+    if not caller.is_admin:
         raise Forbidden("Admin privileges required")
-    return user
+    return caller
 
 
-AdminUser = Annotated[User, Depends(get_admin_user)]
+AdminCaller = Annotated[Caller, Depends(get_admin)]
 
 
 async def client_address(request: Request) -> str:

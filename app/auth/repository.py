@@ -4,24 +4,37 @@ from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.core.db import note_user_changed
+from app.auth.caller import Caller
 from app.core.repository import Repository
 from app.models import RevokedToken, User
+from app.users.changes import note_user_changed
 
-# Run on every authenticated request: built once, with parameters, not per call.
-_USER_AND_REVOCATION = select(
-    User, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")
+# Run on every authenticated request that memory does not answer: built once, with
+# parameters; plain columns, no ORM entity to build.
+_CALLER_AND_REVOCATION = select(
+    User.user_id,
+    User.is_active,
+    User.is_admin,
+    User.token_version,
+    User.jobs_version,
+    exists().where(RevokedToken.jti == bindparam("jti")).label("revoked"),
 ).where(User.user_id == bindparam("user_id"))
 
 
 class TokenRepository(Repository[RevokedToken]):
     model = RevokedToken
 
-    async def user_and_revocation(self, user_id: int, jti: str) -> tuple[User, bool] | None:
-        """The token's user and whether the token was revoked, in one round trip."""
-        result = await self.session.execute(_USER_AND_REVOCATION, {"user_id": user_id, "jti": jti})
+    async def caller_and_revocation(self, user_id: int, jti: str) -> tuple[Caller | None, bool]:
+        """The token's user (None if there is none) and whether the token was logged out, in
+        one round trip."""
+        result = await self.session.execute(
+            _CALLER_AND_REVOCATION, {"user_id": user_id, "jti": jti}
+        )
         row = result.first()
-        return None if row is None else (row[0], bool(row[1]))
+        if row is None:
+            return None, False
+        user_id, is_active, is_admin, token_version, jobs_version, revoked = row
+        return Caller(user_id, is_active, is_admin, token_version, jobs_version), bool(revoked)
 
     async def revoke(self, jti: str, user_id: int, expires_at: datetime) -> None:
         values = {"jti": jti, "user_id": user_id, "expires_at": expires_at}

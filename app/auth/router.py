@@ -1,9 +1,18 @@
+"""Accounts and their sessions: register, log in and out, the caller's own account, and an
+admin's switch that deactivates one."""
+
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import APIRouter, Form, Path, Response, status
 
 from app.auth.cookies import clear_token_cookie, set_token_cookie
-from app.auth.dependencies import AuthServiceDep, ClientAddress, RequestToken
+from app.auth.dependencies import (
+    AdminCaller,
+    AuthServiceDep,
+    ClientAddress,
+    CurrentUser,
+    RequestToken,
+)
 from app.auth.schemas import (
     LoginRequest,
     LoginResponse,
@@ -16,10 +25,12 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import NO_STORE
-from app.users.schemas import UserRead, UserResponse
+from app.users.schemas import PasswordChange, UserRead, UserResponse, UserStatusUpdate
 from app.users.service import UserService
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+account_router = APIRouter(prefix="/api/users", tags=["users"])
+admin_router = APIRouter(prefix="/api/admin/users", tags=["admin"])
 
 
 @router.post(
@@ -74,3 +85,40 @@ async def logout(
     await auth.logout(token)
     clear_token_cookie(response, settings)
     return MessageResponse(message="Logged out successfully")
+
+
+@account_router.get("/me", response_model=UserResponse, responses=error_responses(401))
+async def read_me(user: CurrentUser) -> UserResponse:
+    """The logged-in user."""
+    return UserResponse(user=UserRead.model_validate(user), message="User fetched successfully")
+
+
+@account_router.post(
+    "/me/password", response_model=TokenResponse, responses=error_responses(400, 401, 422)
+)
+async def change_password(
+    body: PasswordChange,
+    user: CurrentUser,
+    auth: AuthServiceDep,
+    response: Response,
+    settings: SettingsDep,
+) -> TokenResponse:
+    """Change the password. Every earlier token stops working; this answer carries a new one."""
+    token = await auth.change_password(user, body.current_password, body.new_password)
+    set_token_cookie(response, token.token, settings)
+    response.headers.update(NO_STORE)
+    return TokenResponse(access_token=token.token, expires_in=token.expires_in)
+
+
+@admin_router.patch(
+    "/{user_id}", response_model=UserResponse, responses=error_responses(401, 403, 404, 409, 422)
+)
+async def set_user_active(
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: UserStatusUpdate,
+    admin: AdminCaller,
+    session: SessionDep,
+) -> UserResponse:
+    """Deactivate (ending every session at once) or reactivate a user."""
+    user = await UserService(session).set_active(admin.user_id, user_id, is_active=body.is_active)
+    return UserResponse(user=UserRead.model_validate(user), message="User updated")

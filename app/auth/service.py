@@ -3,11 +3,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller, InvalidSession, check_token
+from app.auth.metrics import FAILED_LOGINS
 from app.auth.repository import TokenRepository
+from app.auth.revalidation_cache import RevalidationCache
 from app.auth.throttle import LoginThrottle, TooManyLoginAttempts
 from app.core.config import Settings
 from app.core.errors import InvalidInput, NotAuthenticated
-from app.core.metrics import FAILED_LOGINS
 from app.core.security import (
     AccessToken,
     InvalidToken,
@@ -26,10 +28,6 @@ class InvalidCredentials(NotAuthenticated):
     detail = "Incorrect email or password"
 
 
-class InvalidSession(NotAuthenticated):
-    detail = "Invalid or expired token"
-
-
 class WrongCurrentPassword(InvalidInput):
     detail = "Current password is incorrect"
 
@@ -41,11 +39,18 @@ class Login:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, settings: Settings, throttle: LoginThrottle) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        throttle: LoginThrottle,
+        revalidations: RevalidationCache,
+    ) -> None:
         self.users = UserRepository(session)
         self.tokens = TokenRepository(session)
         self.settings = settings
         self.throttle = throttle
+        self.revalidations = revalidations
 
     async def login(self, email: str, password: str, *, client: str) -> Login:
         key = self.throttle.key(email, client)
@@ -73,13 +78,22 @@ class AuthService:
             raise InvalidCredentials
         return user
 
-    async def user_for_token(self, token: str) -> User:
+    async def caller_for_token(self, token: str, *, revalidation: bool = False) -> Caller:
+        """The token's user, if the token still holds (`check_token`). For a revalidation the
+        user may come from memory (RevalidationCache); otherwise from the database."""
         claims = self._claims(token)
-        found = await self.tokens.user_and_revocation(claims.user_id, claims.jti)
-        if found is None:
-            raise InvalidSession
-        user, revoked = found
-        if revoked or not user.is_active or user.token_version != claims.token_version:
+        if revalidation and (remembered := self.revalidations.lookup(claims)) is not None:
+            return check_token(claims, remembered, revoked=False)
+        generation = self.revalidations.generation()
+        caller, revoked = await self.tokens.caller_and_revocation(claims.user_id, claims.jti)
+        caller = check_token(claims, caller, revoked=revoked)
+        self.revalidations.remember(claims, caller, generation)
+        return caller
+
+    async def account(self, caller: Caller) -> User:
+        """The caller's own row, for what shows or changes the account."""
+        user = await self.users.get(caller.user_id)
+        if user is None:  # deleted since its token was checked
             raise InvalidSession
         return user
 

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     # Behind PgBouncer in transaction mode: no server-side prepared statement may outlive a
     # transaction, so asyncpg's statement caches are turned off.
     database_pgbouncer: bool = False
-    # Users whose dashboard revalidation each process answers from memory, kept in step by
-    # LISTEN/NOTIFY (app/jobs/revalidation_cache.py); 0 asks the database on every poll.
+    # Users whose revalidations each process answers from memory, kept in step by
+    # LISTEN/NOTIFY (app/auth/revalidation_cache.py); 0 asks the database on every poll.
     revalidation_cache_users: int = Field(default=10_000, ge=0)
 
     log_format: Literal["json", "console"] | None = None  # json in production, else console
@@ -130,7 +130,7 @@ def warn_about_unsafe_defaults(settings: Settings) -> None:
 
 
 async def _settings_of_app(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.context.settings
     return settings
 
 

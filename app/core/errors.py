@@ -4,7 +4,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from asyncpg import exceptions as asyncpg_exc
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -91,12 +90,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, jsonable_encoder(errors))
 
 
-# What a lost, refused or timed-out connection to the database (or Redis) surfaces as; the
-# asyncpg ones reach here unwrapped from the dashboard polls' fast path.
+# What a lost, refused or timed-out connection to the database (or Redis) surfaces as.
 DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg_exc.PostgresConnectionError,
-    asyncpg_exc.OperatorInterventionError,  # shutting down, starting up, statement cancelled
-    asyncpg_exc.TooManyConnectionsError,
     sqlalchemy_exc.OperationalError,
     sqlalchemy_exc.InterfaceError,
     sqlalchemy_exc.TimeoutError,

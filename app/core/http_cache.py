@@ -21,3 +21,12 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 def not_modified(etag: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, **PRIVATE_CACHE_HEADERS})
+
+
+def json_with_etag(body: bytes, etag: str) -> Response:
+    """A 200 whose JSON was serialized already, with its ETag."""
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"ETag": etag, **PRIVATE_CACHE_HEADERS},
+    )

@@ -34,19 +34,6 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=None,
 )
-JOBS_SUBMITTED = Counter("jobs_submitted_total", "Jobs submitted", ["job_type"], registry=None)
-FAILED_LOGINS = Counter("login_failures_total", "Failed logins", ["reason"], registry=None)
-
-# job_type is chosen by users: past this many distinct values they count as "other", so a
-# client cannot grow the metrics without bound.
-MAX_JOB_TYPE_LABELS = 100
-_seen_job_types: set[str] = set()
-
-
-def count_submitted_job(job_type: str) -> None:
-    if job_type not in _seen_job_types and len(_seen_job_types) < MAX_JOB_TYPE_LABELS:
-        _seen_job_types.add(job_type)
-    JOBS_SUBMITTED.labels(job_type if job_type in _seen_job_types else "other").inc()
 
 
 class PoolCollector(Collector):
@@ -68,7 +55,9 @@ class PoolCollector(Collector):
         yield from (in_use, idle, size)
 
 
-def metrics_router(token: str | None) -> APIRouter:
+def metrics_router(
+    token: str | None, registry: CollectorRegistry, pool_collector: PoolCollector
+) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/metrics")
@@ -77,27 +66,30 @@ def metrics_router(token: str | None) -> APIRouter:
             supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
             if not secrets.compare_digest(supplied.encode(), token.encode()):
                 raise NotAuthenticated
-        return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(_registry(registry, pool_collector)), media_type=CONTENT_TYPE_LATEST
+        )
 
     return router
 
 
-def _registry(request: Request) -> CollectorRegistry:
+def _registry(registry: CollectorRegistry, pool_collector: PoolCollector) -> CollectorRegistry:
     # With several workers each keeps its own counts; prometheus-client's multiprocess mode
     # (PROMETHEUS_MULTIPROC_DIR) adds them up across workers.
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         combined = CollectorRegistry()
         multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
-        combined.register(request.app.state.pool_collector)
+        combined.register(pool_collector)
         return combined
-    registry: CollectorRegistry = request.app.state.metrics_registry
     return registry
 
 
-def app_registry(engine: AsyncEngine) -> tuple[CollectorRegistry, PoolCollector]:
-    """The process-wide metrics plus this app's pool."""
+def app_registry(
+    engine: AsyncEngine, *collectors: Collector
+) -> tuple[CollectorRegistry, PoolCollector]:
+    """The request metrics, the features' `collectors` and this app's pool."""
     registry = CollectorRegistry()
-    for collector in (REQUESTS, LATENCY, JOBS_SUBMITTED, FAILED_LOGINS):
+    for collector in (REQUESTS, LATENCY, *collectors):
         registry.register(collector)
     pool_collector = PoolCollector(engine)
     registry.register(pool_collector)

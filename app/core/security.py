@@ -77,12 +77,11 @@ def decode_access_token(token: str, settings: Settings) -> TokenClaims:
     return claims
 
 
-# Every request of a polling dashboard presents the same token; checking its signature and
-# claims again each time costs ~40 µs of CPU. A token is immutable, so the outcome for the same
-# token and key cannot change; only expiry can, and it is checked per use. Failures are not
-# cached (an exception leaves no entry). Revocation and the token version are checked in the
-# database, or for a dashboard revalidation in memory kept in step with it
-# (app/jobs/revalidation_cache.py).
+# Every request of a polling dashboard presents the same token, and checking its signature and
+# claims again each time is a measurable share of a poll (docs/benchmarks.md). A token is
+# immutable, so the outcome for the same token and key cannot change; only expiry can, and it
+# is checked per use. Failures are not cached (an exception leaves no entry). Whether the token
+# still holds is checked per request (app/auth/caller.py).
 @lru_cache(maxsize=4096)
 def _verified_claims(token: str, secret_key: str) -> TokenClaims:
     try:

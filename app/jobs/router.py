@@ -2,20 +2,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
-from app.auth.dependencies import AdminUser, CurrentUser
+from app.auth.dependencies import AdminCaller, CurrentCaller
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.http_cache import etag_matches, not_modified
+from app.core.http_cache import etag_matches, json_with_etag, not_modified
 from app.jobs.schemas import (
     JobCreate,
     JobDetail,
     JobListParams,
     JobListResponse,
-    JobRead,
     JobResponse,
     JobStats,
     JobStatsResponse,
     JobStatusUpdate,
+    list_response_json,
 )
 from app.jobs.service import JobService
 
@@ -46,28 +46,18 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     responses={**NOT_MODIFIED, **error_responses(400, 401, 422)},
 )
 async def list_my_jobs(
-    user: CurrentUser,
+    user: CurrentCaller,
     jobs: JobServiceDep,
-    response: Response,
     params: Annotated[JobListParams, Query()],
     if_none_match: IfNoneMatch = None,
-) -> JobListResponse | Response:
-    """The current user's jobs, newest first.
-
-    On PostgreSQL, a request with a token that holds and valid parameters is answered by
-    `app/jobs/fast_path.py` with the same bytes; this handler answers the rest (errors) and
-    everything on SQLite."""
+) -> Response:
+    """The current user's jobs, newest first."""
     query = jobs.query(params.status, params.limit, params.cursor)
     etag = jobs.list_etag(user, query)
     if etag_matches(if_none_match, etag):
         return not_modified(etag)
     page = await jobs.list_jobs(user, query)
-    response.headers["ETag"] = etag
-    return JobListResponse(
-        jobs=[JobRead.model_validate(job) for job in page.jobs],
-        total=page.total,
-        next_cursor=page.next_cursor,
-    )
+    return json_with_etag(list_response_json(page.jobs, page.total, page.next_cursor), etag)
 
 
 @router.post(
@@ -76,7 +66,7 @@ async def list_my_jobs(
     response_model=JobResponse,
     responses=error_responses(401, 422),
 )
-async def submit_job(body: JobCreate, user: CurrentUser, jobs: JobServiceDep) -> JobResponse:
+async def submit_job(body: JobCreate, user: CurrentCaller, jobs: JobServiceDep) -> JobResponse:
     """Submit a job; it starts as pending."""
     job = await jobs.submit(
         user, job_name=body.job_name, job_type=body.job_type, parameters=body.parameters
@@ -90,18 +80,18 @@ async def submit_job(body: JobCreate, user: CurrentUser, jobs: JobServiceDep) ->
     responses={**NOT_MODIFIED, **error_responses(401)},
 )
 async def my_job_stats(
-    user: CurrentUser, jobs: JobServiceDep, response: Response, if_none_match: IfNoneMatch = None
-) -> JobStatsResponse | Response:
+    user: CurrentCaller, jobs: JobServiceDep, if_none_match: IfNoneMatch = None
+) -> Response:
     """How many of the current user's jobs are in each status."""
     etag = jobs.stats_etag(user)
     if etag_matches(if_none_match, etag):
         return not_modified(etag)
-    response.headers["ETag"] = etag
-    return JobStatsResponse(stats=JobStats(**await jobs.stats(user)))
+    stats = JobStatsResponse(stats=JobStats(**await jobs.stats(user)))
+    return json_with_etag(stats.model_dump_json().encode(), etag)
 
 
 @router.get("/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 422))
-async def get_my_job(job_id: JobIdPath, user: CurrentUser, jobs: JobServiceDep) -> JobResponse:
+async def get_my_job(job_id: JobIdPath, user: CurrentCaller, jobs: JobServiceDep) -> JobResponse:
     """One of the current user's jobs."""
     job = await jobs.get_own(user, job_id)
     return JobResponse(job=JobDetail.model_validate(job), message="Job fetched successfully")
@@ -112,7 +102,7 @@ async def get_my_job(job_id: JobIdPath, user: CurrentUser, jobs: JobServiceDep) 
     response_model=JobResponse,
     responses=error_responses(401, 404, 409, 422),
 )
-async def cancel_my_job(job_id: JobIdPath, user: CurrentUser, jobs: JobServiceDep) -> JobResponse:
+async def cancel_my_job(job_id: JobIdPath, user: CurrentCaller, jobs: JobServiceDep) -> JobResponse:
     """Cancel a pending or running job."""
     job = await jobs.cancel(user, job_id)
     return JobResponse(job=JobDetail.model_validate(job), message="Job cancelled successfully")
@@ -124,7 +114,7 @@ async def cancel_my_job(job_id: JobIdPath, user: CurrentUser, jobs: JobServiceDe
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def change_job_status(
-    job_id: JobIdPath, body: JobStatusUpdate, _admin: AdminUser, jobs: JobServiceDep
+    job_id: JobIdPath, body: JobStatusUpdate, _admin: AdminCaller, jobs: JobServiceDep
 ) -> JobResponse:
     """Move any job through its lifecycle (admins and workers)."""
     job = await jobs.change_status(job_id, body.status)

@@ -1,3 +1,5 @@
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
 
@@ -29,8 +31,7 @@ class JobStatusUpdate(RequestModel):
 
 
 class JobListParams(BaseModel):
-    """The list's query string; both the route and the hot path (app/jobs/fast_path.py)
-    validate with it."""
+    """The list's query string."""
 
     status: list[JobStatus] = Field(
         default_factory=list, description="Only jobs in these statuses (repeatable)"
@@ -95,6 +96,20 @@ class JobListResponse(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page"
     )
+
+
+_LIST_MESSAGE = json.dumps(JobListResponse.model_fields["message"].default)
+
+
+def list_response_json(jobs: Sequence[str], total: int, next_cursor: str | None) -> bytes:
+    """JobListResponse as FastAPI would serialize it (its fields, in its order), from jobs
+    already rendered as JobRead's JSON: validating and serializing a page of models again
+    would cost more than the rest of the request."""
+    cursor = "null" if next_cursor is None else json.dumps(next_cursor)
+    return (
+        f'{{"jobs":[{",".join(jobs)}],"message":{_LIST_MESSAGE},"success":true,'
+        f'"total":{total},"next_cursor":{cursor}}}'
+    ).encode()
 
 
 class JobResponse(BaseModel):

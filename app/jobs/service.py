@@ -12,13 +12,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import Reader
+from app.auth.caller import Caller
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.metrics import count_submitted_job
-from app.core.security import TokenClaims
-from app.jobs.repository import JobFeedRepository, JobRepository
-from app.jobs.revalidation_cache import RevalidationCache
-from app.models import Job, JobStatus, User
+from app.jobs.metrics import count_submitted_job
+from app.jobs.repository import JobRepository
+from app.models import Job, JobStatus
 from app.users.repository import UserRepository
 
 # The lifecycle: pending -> running -> completed | failed; pending or running -> cancelled.
@@ -43,7 +41,7 @@ class InvalidCursor(InvalidInput):
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
-    jobs: Sequence[Any]
+    jobs: Sequence[str]  # each as JobRead's JSON
     total: int
     next_cursor: str | None
 
@@ -118,14 +116,14 @@ class JobService:
         return JobQuery(statuses=ordered, limit=limit, cursor=cursor, after=after)
 
     @staticmethod
-    def list_etag(user: User, query: JobQuery) -> str:
+    def list_etag(user: Caller, query: JobQuery) -> str:
         return list_etag(user.user_id, user.jobs_version, query)
 
     @staticmethod
-    def stats_etag(user: User) -> str:
+    def stats_etag(user: Caller) -> str:
         return stats_etag(user.user_id, user.jobs_version)
 
-    async def list_jobs(self, user: User, query: JobQuery) -> JobPage:
+    async def list_jobs(self, user: Caller, query: JobQuery) -> JobPage:
         # One row past the page tells whether another page follows.
         rows, total = await self.jobs.page_for_user(
             user.user_id, statuses=query.statuses, limit=query.limit + 1, after=query.after
@@ -139,17 +137,16 @@ class JobService:
             )
         page, more = rows[: query.limit], len(rows) > query.limit
         return JobPage(
-            # Plain dicts: the cheapest input to validate (Row objects cost twice as much).
-            jobs=[dict(zip(row._fields, row, strict=True)) for row in page],
+            jobs=[row.json for row in page],
             total=total,
             next_cursor=encode_cursor(page[-1].created_at, page[-1].job_id) if more else None,
         )
 
-    async def stats(self, user: User) -> dict[str, int]:
+    async def stats(self, user: Caller) -> dict[str, int]:
         return totals_by_status(await self.jobs.count_by_status(user.user_id))
 
     async def submit(
-        self, user: User, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
+        self, user: Caller, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
     ) -> Job:
         job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
         await self.jobs.add(job)
@@ -157,14 +154,14 @@ class JobService:
         count_submitted_job(job_type)
         return job
 
-    async def get_own(self, user: User, job_id: int) -> Job:
+    async def get_own(self, user: Caller, job_id: int) -> Job:
         # Someone else's job is "not found": a 403 would confirm that it exists.
         job = await self.jobs.get_for_user(job_id, user.user_id)
         if job is None:
             raise JobNotFound
         return job
 
-    async def cancel(self, user: User, job_id: int) -> Job:
+    async def cancel(self, user: Caller, job_id: int) -> Job:
         job = await self.get_own(user, job_id)
         return await self._move(job, JobStatus.CANCELLED)
 
@@ -184,78 +181,3 @@ class JobService:
             raise Conflict("The job was changed by another request; reload it and try again")
         await self.users.bump_jobs_version(moved.user_id)
         return moved
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedPage:
-    etag: str
-    jobs: Sequence[str]  # each job as the JSON text JobRead would serialize to
-    total: int
-    next_cursor: str | None
-
-
-class JobFeed:
-    """The dashboard's poll on PostgreSQL (app/jobs/fast_path.py): the answers of
-    JobService.list_jobs and list_etag, token check included, in one statement each; a
-    revalidation from memory (RevalidationCache) while the token's user is known and unchanged.
-
-    None means the token no longer holds (revoked, outdated, user deactivated or gone); the
-    caller then leaves the request to the regular route, which says why.
-    """
-
-    def __init__(self, reader: Reader, cache: RevalidationCache) -> None:
-        self.feed = JobFeedRepository(reader)
-        self.cache = cache
-
-    async def list_etag(self, claims: TokenClaims, query: JobQuery) -> str | None:
-        version = await self._jobs_version(claims)
-        return None if version is None else list_etag(claims.user_id, version, query)
-
-    async def stats_etag(self, claims: TokenClaims) -> str | None:
-        version = await self._jobs_version(claims)
-        return None if version is None else stats_etag(claims.user_id, version)
-
-    async def _jobs_version(self, claims: TokenClaims) -> int | None:
-        """From memory when this token's user is known; else from the database."""
-        version = self.cache.lookup(claims)
-        if version is None:
-            generation = self.cache.generation()
-            version = await self.feed.jobs_version(claims)
-            if version is not None:
-                self.cache.remember(claims, version, generation)
-        return version
-
-    async def stats(self, claims: TokenClaims) -> tuple[str, dict[str, int]] | None:
-        """The stats' ETag and totals by status."""
-        generation = self.cache.generation()
-        found = await self.feed.counts_by_status(claims)
-        if found is None:
-            return None
-        version, counts = found
-        self.cache.remember(claims, version, generation)
-        return stats_etag(claims.user_id, version), totals_by_status(counts)
-
-    async def list_jobs(self, claims: TokenClaims, query: JobQuery) -> RenderedPage | None:
-        generation = self.cache.generation()
-        found = await self.feed.page(
-            claims,
-            statuses=query.statuses,
-            # One row past the page tells whether another page follows.
-            limit=query.limit + 1,
-            after=query.after,
-        )
-        if found is None:
-            return None
-        version, total, rows = found
-        self.cache.remember(claims, version, generation)
-        page, more = rows[: query.limit], len(rows) > query.limit
-        next_cursor = None
-        if more:
-            last = json.loads(page[-1])
-            next_cursor = encode_cursor(datetime.fromisoformat(last["created_at"]), last["job_id"])
-        return RenderedPage(
-            etag=list_etag(claims.user_id, version, query),
-            jobs=page,
-            total=total,
-            next_cursor=next_cursor,
-        )

@@ -1,8 +1,8 @@
 from sqlalchemy import select, update
 
-from app.core.db import note_user_changed
 from app.core.repository import Repository
 from app.models import User
+from app.users.changes import note_user_changed
 
 
 class UserRepository(Repository[User]):

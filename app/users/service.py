@@ -39,11 +39,11 @@ class UserService:
             # Two registrations for one email at once: the unique index decides.
             raise EmailTaken from exc
 
-    async def set_active(self, actor: User, user_id: int, *, is_active: bool) -> User:
+    async def set_active(self, actor_id: int, user_id: int, *, is_active: bool) -> User:
         user = await self.users.get(user_id)
         if user is None:
             raise UserNotFound
-        if user.user_id == actor.user_id and not is_active:
+        if user.user_id == actor_id and not is_active:
             # Nobody else might be left to undo it.
             raise Conflict("Admins cannot deactivate their own account")
         if user.is_active and not is_active:

@@ -1,8 +1,8 @@
 """NOTIFY jobs_feed with a user's id whenever what their dashboard poll depends on changes
 
-The poll's revalidation (If-None-Match) depends on the user's row (jobs_version, token_version,
+A revalidation (If-None-Match) depends on the user's row (jobs_version, token_version,
 is_active) and on their revoked tokens. Each API process LISTENs on `jobs_feed` and forgets
-what it remembered about that user (app/jobs/feed_versions.py). The payload is the user's id,
+what it remembered about that user (app/auth/revalidation_cache.py). The payload is the user's id,
 or "*" when every user may have changed (TRUNCATE). PostgreSQL only: SQLite has no NOTIFY, and
 the API remembers nothing there.
 

@@ -8,17 +8,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient, Response
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth import throttle as throttle_module
 from app.auth.throttle import LoginThrottle
-from app.core.config import Settings
-from app.core.db import dispose_database, install_sessionmakers
-from app.main import create_app
 from app.models import User
-from tests.conftest import TEST_SECRET_KEY
+from tests.apps import make_settings, open_app
 from tests.factories import PASSWORD, create_user
 
 LOGIN_URL = "/api/auth/login"
@@ -54,24 +51,8 @@ async def _client_for(
     connection: AsyncConnection, database_url: str, **overrides: Any
 ) -> AsyncIterator[AsyncClient]:
     """A client for an app of its own, built with these settings, in the test's transaction."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
-        **overrides,
-    )
-    app = create_app(settings)
-    install_sessionmakers(app.state, connection, join_transaction_mode="create_savepoint")
-    try:
-        async with AsyncClient(
-            transport=ASGITransport(app=app), base_url="https://testserver"
-        ) as client:
-            yield client
-    finally:
-        # ASGITransport runs no lifespan: close what its shutdown would.
-        await app.state.login_throttle.counter.close()
-        await dispose_database(app.state)
+    async with open_app(make_settings(database_url, **overrides), connection=connection) as app:
+        yield app.client
 
 
 @pytest.fixture

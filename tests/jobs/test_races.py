@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_sessionmaker, dispose_database
-from app.main import create_app
+from app.core.db import create_sessionmaker
 from app.models import Job, JobStatus, User
+from tests.apps import open_app
 from tests.factories import PASSWORD, bearer, create_job, create_user
 
 pytestmark = pytest.mark.postgres_only
@@ -63,15 +63,18 @@ async def race(database_url: str, engine: AsyncEngine) -> AsyncIterator[Race]:
         database_max_overflow=10,
         database_timeout_seconds=10,
     )
-    app = create_app(settings)  # the real engine and sessionmaker: every request commits
     emails: list[str] = []
     try:
-        transport = ASGITransport(app=app, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="https://testserver") as client:
-            yield Race(app=app, client=client, settings=settings, engine=engine, emails=emails)
+        # The real engine and sessionmaker: every request commits.
+        async with open_app(settings, raise_app_exceptions=False) as running:
+            yield Race(
+                app=running.app,
+                client=running.client,
+                settings=settings,
+                engine=engine,
+                emails=emails,
+            )
     finally:
-        await dispose_database(app.state)
-        await app.state.login_throttle.counter.close()
         if emails:
             async with engine.begin() as connection:
                 await connection.execute(delete(User).where(User.email.in_(emails)))

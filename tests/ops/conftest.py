@@ -14,35 +14,24 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.config import Settings
-from app.core.db import create_engine, dispose_database, install_sessionmakers, is_sqlite
-from app.main import create_app
-from tests.conftest import TEST_SECRET_KEY, alembic_config
+from app.core.db import create_engine, is_sqlite
+from tests.apps import OpenApp, make_settings, open_app
+from tests.conftest import alembic_config
 from tests.ops.servers import Server, start_server
 
 OPS_DATABASE = "jobs_ops"
 
 
-@dataclass
-class OpsApp:
-    app: FastAPI
-    client: AsyncClient
-    settings: Settings
-
-
-AppBuilder = Callable[..., Awaitable[OpsApp]]
+AppBuilder = Callable[..., Awaitable[OpenApp]]
 
 
 @contextmanager
@@ -67,29 +56,15 @@ async def build_app(database_url: str, connection: AsyncConnection) -> AsyncIter
     with _logging_restored():
         async with AsyncExitStack() as stack:
 
-            async def build(**overrides: Any) -> OpsApp:
-                values: dict[str, Any] = {
-                    "environment": "test",
-                    "database_url": database_url,
-                    "secret_key": TEST_SECRET_KEY,
-                    "cors_origins": ["http://localhost:3000"],
-                    **overrides,
-                }
-                settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-                app = create_app(settings)
-                # Each request's commit releases a savepoint; the test's rollback undoes it all.
-                install_sessionmakers(
-                    app.state, connection, join_transaction_mode="create_savepoint"
-                )
-                # ASGITransport runs no lifespan: close what its shutdown would.
-                stack.push_async_callback(dispose_database, app.state)
-                stack.push_async_callback(app.state.login_throttle.counter.close)
+            async def build(**overrides: Any) -> OpenApp:
                 # A 500 reaches the client as a response, as it would over HTTP.
-                transport = ASGITransport(app=app, raise_app_exceptions=False)
-                client = await stack.enter_async_context(
-                    AsyncClient(transport=transport, base_url="https://testserver")
+                return await stack.enter_async_context(
+                    open_app(
+                        make_settings(**{"database_url": database_url, **overrides}),
+                        connection=connection,
+                        raise_app_exceptions=False,
+                    )
                 )
-                return OpsApp(app=app, client=client, settings=settings)
 
             yield build
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.jobs.service import JobFeed, JobService
+from app.jobs.service import JobService
 from tests.factories import PASSWORD, bearer, create_job, create_user
 from tests.ops.conftest import AppBuilder
 from tests.ops.logparse import (
@@ -151,7 +151,6 @@ async def test_an_unexpected_error_logs_a_traceback_with_the_request_id(
 
     # The regular route (SQLite) and the fast path (PostgreSQL) both break.
     monkeypatch.setattr(JobService, "stats", broken_stats)
-    monkeypatch.setattr(JobFeed, "stats", broken_stats)
     capsys.readouterr()
 
     response = await ops.client.get(

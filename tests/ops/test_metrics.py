@@ -12,17 +12,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
-from app.core import metrics as metrics_module
 from app.core.config import Settings
+from app.jobs import metrics as metrics_module
+from tests.apps import OpenApp
 from tests.factories import bearer, create_job, create_user
-from tests.ops.conftest import AppBuilder, OpsApp
+from tests.ops.conftest import AppBuilder
 
 TOKEN = "ops-metrics-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JOB_ROUTE = "/api/users/jobs/{job_id}"
 
 
-async def _scrape(ops: OpsApp) -> list[Sample]:
+async def _scrape(ops: OpenApp) -> list[Sample]:
     response = await ops.client.get("/metrics", headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
@@ -177,7 +178,7 @@ async def test_failed_logins_are_counted(build_app: AppBuilder, session: AsyncSe
 
 async def test_pool_gauges_follow_the_engine_pool(build_app: AppBuilder, database_url: str) -> None:
     ops = await build_app(metrics_enabled=True, metrics_token=TOKEN)
-    pool = ops.app.state.engine.sync_engine.pool
+    pool = ops.context.database.engine.sync_engine.pool
 
     if not isinstance(pool, QueuePool):
         # PoolCollector reports only a QueuePool (SQLite in memory gets another pool class).
@@ -185,7 +186,7 @@ async def test_pool_gauges_follow_the_engine_pool(build_app: AppBuilder, databas
         assert not _names(samples) & {"db_pool_connections_in_use", "db_pool_size"}
         return
 
-    async with ops.app.state.engine.connect() as connection:
+    async with ops.context.database.engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
         held = await _scrape(ops)
     released = await _scrape(ops)
@@ -201,7 +202,7 @@ async def test_an_in_memory_sqlite_pool_has_no_pool_gauges(build_app: AppBuilder
     ops = await build_app(
         metrics_enabled=True, metrics_token=TOKEN, database_url="sqlite+aiosqlite://"
     )
-    assert not isinstance(ops.app.state.engine.sync_engine.pool, QueuePool)
+    assert not isinstance(ops.context.database.engine.sync_engine.pool, QueuePool)
     assert (await ops.client.get("/healthz")).status_code == 200
 
     samples = await _scrape(ops)
@@ -221,9 +222,12 @@ async def test_pool_gauges_on_postgresql_report_the_configured_pool(
     ops = await build_app(
         metrics_enabled=True, metrics_token=TOKEN, database_pool_size=7, database_max_overflow=3
     )
-    assert isinstance(ops.app.state.engine.sync_engine.pool, QueuePool)
+    assert isinstance(ops.context.database.engine.sync_engine.pool, QueuePool)
 
-    async with ops.app.state.engine.connect() as first, ops.app.state.engine.connect() as second:
+    async with (
+        ops.context.database.engine.connect() as first,
+        ops.context.database.engine.connect() as second,
+    ):
         await first.execute(text("SELECT 1"))
         await second.execute(text("SELECT 1"))
         held = await _scrape(ops)

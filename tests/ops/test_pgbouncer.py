@@ -4,13 +4,12 @@ transaction) cannot meet a prepared statement it does not know. No PgBouncer her
 the engine's settings and that it works against the real PostgreSQL."""
 
 import pytest
-from httpx import ASGITransport, AsyncClient
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
-from app.core.db import create_app_engine, dispose_database
-from app.main import create_app
+from app.core.db import create_app_engine
+from tests.apps import open_app
 
 pytestmark = pytest.mark.postgres_only
 
@@ -77,14 +76,7 @@ async def test_without_pgbouncer_mode_the_caches_stay_on(database_url: str) -> N
 
 async def test_an_app_in_pgbouncer_mode_answers_readiness_repeatedly(database_url: str) -> None:
     settings = _settings(database_url, pgbouncer=True)
-    app = create_app(settings)
-    try:
-        async with AsyncClient(
-            transport=ASGITransport(app=app), base_url="https://testserver"
-        ) as client:
-            for _ in range(5):
-                response = await client.get("/readyz")  # a query on the app's own engine
-                assert response.status_code == 200, response.text
-    finally:
-        await app.state.login_throttle.counter.close()
-        await dispose_database(app.state)
+    async with open_app(settings) as running:
+        for _ in range(5):
+            response = await running.client.get("/readyz")  # a query on the app's own engine
+            assert response.status_code == 200, response.text

@@ -7,7 +7,7 @@ import pytest
 from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.jobs.service import JobFeed, JobService
+from app.jobs.service import JobService
 from tests.factories import bearer, create_user
 from tests.ops.conftest import AppBuilder
 from tests.ops.logparse import console_access_lines
@@ -146,7 +146,6 @@ async def test_an_unexpected_500_carries_the_request_id(
 
     # The regular route (SQLite) and the fast path (PostgreSQL) both break.
     monkeypatch.setattr(JobService, "stats", broken_stats)
-    monkeypatch.setattr(JobFeed, "stats", broken_stats)
 
     response = await ops.client.get(
         "/api/users/jobs/stats", headers={**bearer(user, ops.settings), "X-Request-ID": "err-500"}

@@ -1,24 +1,24 @@
-"""What a dashboard's revalidation asks the database, remembered until the database says it
-changed.
+"""Who a revalidation's token names, remembered until the database says it changed.
 
-A poll with If-None-Match whose ETag still matches costs one round trip only to learn that
-nothing changed: the user's `jobs_version`, and that the token still holds (active user, same
-token version, not revoked). That round trip is about half of a 304's CPU. RevalidationCache
-keeps those answers per user and forgets a user the moment something they depend on changes:
+A poll with If-None-Match whose ETag still matches needs only the token's user as it stands
+(`Caller`: active, token version, jobs_version) and whether the token was logged out: one
+round trip to learn that nothing changed. RevalidationCache keeps those answers per user and
+token, and forgets a user the moment something they depend on changes:
 
 - in another process (another worker, the CLI, psql): triggers on `users` and `revoked_tokens`
   send `NOTIFY jobs_feed, '<user_id>'` on commit (migration 4ad51c240924), and ChangeListener
   LISTENs on a connection of its own;
-- in this process: the request's session notes each user it changed (`note_user_changed` in
-  app/core/db.py), and get_session forgets them right after the commit, before the response
-  goes out, so a client never has its own write answered by a stale 304.
+- in this process: the request's session notes each user it changed (app/users/changes.py),
+  and `forget_changed_users` runs when the session ends, after the commit and before the
+  response goes out, so a client never has its own write answered from stale memory.
 
-Only revalidations are answered from memory, and a 304 carries no body: between another
+Only revalidations (GET with If-None-Match) are answered from memory, and the token rule
+(`check_token`) is applied to what memory holds exactly as to a database row. Between another
 process's commit and its notification arriving here (normally well under a millisecond; after a
-silent network cut, until ChangeListener's next check fails), polls may still be told
-"unchanged"; they never receive data they could not already see. While ChangeListener is not
-sure notifications arrive (not yet connected, connection lost, triggers missing, PgBouncer in
-transaction mode), nothing is remembered and every poll asks the database.
+silent network cut, until ChangeListener's next check fails), a revalidation may still be
+answered as before the change. While ChangeListener is not sure notifications arrive (not yet
+connected, connection lost, triggers missing, PgBouncer in transaction mode), nothing is
+remembered and every request asks the database.
 """
 
 import asyncio
@@ -29,14 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.auth.caller import Caller
 from app.core.config import Settings
 from app.core.db import asyncpg_connect_kwargs
 from app.core.security import TokenClaims
+from app.users.changes import pop_changed_users
 
 logger = logging.getLogger(__name__)
 
+# The NOTIFY channel the triggers send on.
 CHANNEL = "jobs_feed"
 # Their application_name, to tell them apart in pg_stat_activity.
 LISTENER_NAME = "jobs-feed-listener"
@@ -61,13 +64,13 @@ _PROBE_SQL = """
 
 @dataclass(slots=True)
 class _Known:
-    jobs_version: int
-    tokens: set[tuple[int, str]] = field(default_factory=set)  # (token_version, jti) that hold
+    caller: Caller
+    jtis: set[str] = field(default_factory=set)  # tokens found not logged out
 
 
 class RevalidationCache:
-    """Each user's jobs_version, for the tokens known to still hold; at most `max_users` users,
-    the longest-remembered dropped first. Used from the event loop only.
+    """Each user's row for the tokens found not logged out; at most `max_users` users, the
+    longest-remembered dropped first. Used from the event loop only.
 
     A read from the database and a change can cross: the read may start before a commit and
     its answer arrive after the change was forgotten. So a caller takes `generation()` before
@@ -87,37 +90,44 @@ class RevalidationCache:
     def __len__(self) -> int:
         return len(self._known)
 
-    def lookup(self, claims: TokenClaims) -> int | None:
-        """The user's jobs_version if this token is known to hold, else None (ask the database)."""
+    def lookup(self, claims: TokenClaims) -> Caller | None:
+        """The token's user if this token was found not logged out, else None (ask the
+        database)."""
         known = self._known.get(claims.user_id)
-        if known is not None and (claims.token_version, claims.jti) in known.tokens:
-            return known.jobs_version
+        if known is not None and claims.jti in known.jtis:
+            return known.caller
         return None
 
     def generation(self) -> int:
         return self._generation
 
-    def remember(self, claims: TokenClaims, jobs_version: int, generation: int) -> None:
-        """Keep what the database answered for a read that started at `generation`."""
+    def remember(self, claims: TokenClaims, caller: Caller, generation: int) -> None:
+        """Keep what the database answered, for a token it found not logged out, for a read
+        that started at `generation`."""
         if not self._live or generation != self._generation or self._max_users == 0:
             return
         known = self._known.get(claims.user_id)
         if known is None:
             if len(self._known) >= self._max_users:
                 del self._known[next(iter(self._known))]
-            known = self._known[claims.user_id] = _Known(jobs_version)
-        elif known.jobs_version != jobs_version:
+            known = self._known[claims.user_id] = _Known(caller)
+        elif known.caller != caller:
             # Two reads disagree and no change has arrived yet: its notice is on the way.
             del self._known[claims.user_id]
             return
-        if len(known.tokens) >= MAX_TOKENS_PER_USER:
-            known.tokens.clear()
-        known.tokens.add((claims.token_version, claims.jti))
+        if len(known.jtis) >= MAX_TOKENS_PER_USER:
+            known.jtis.clear()
+        known.jtis.add(claims.jti)
 
     def forget(self, user_ids: Iterable[int]) -> None:
         self._generation += 1
         for user_id in user_ids:
             self._known.pop(user_id, None)
+
+    def forget_changed_users(self, session: AsyncSession) -> None:
+        """When a request's session ends: the users it changed (app/users/changes.py)."""
+        if changed := pop_changed_users(session):
+            self.forget(changed)
 
     def forget_all(self) -> None:
         self._generation += 1
@@ -168,7 +178,7 @@ class ChangeListener:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="jobs-feed-listener")
+            self._task = asyncio.create_task(self._run(), name=LISTENER_NAME)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -185,10 +195,10 @@ class ChangeListener:
                     connections.append(await self._connect(name))
                 await self._listen(*connections)
             except _CONNECTION_ERRORS as exc:
-                self._warn("Not listening for job feed changes (%r); retrying", exc)
+                self._warn("Not listening for user changes (%r); retrying", exc)
             except Exception:
                 # Remembering nothing is always safe; keep trying, loudly.
-                logger.exception("The job feed listener failed; retrying")
+                logger.exception("The user change listener failed; retrying")
             finally:
                 self._cache.go_dark()
                 for connection in connections:
@@ -206,12 +216,12 @@ class ChangeListener:
                 if not self._cache.live:
                     self._cache.go_live()
                     self._warned = False
-                    logger.info("Listening for job feed changes")
+                    logger.info("Listening for user changes")
             else:
                 self._cache.go_dark()
                 self._warn(
                     "The jobs_feed triggers are missing or disabled (alembic upgrade head?): "
-                    "every revalidation reads the database"
+                    "every request reads the database"
                 )
             await asyncio.sleep(self._check_every)
         raise asyncpg.InterfaceError("the listening connection was closed")

@@ -1,0 +1,33 @@
+"""What the app holds for its lifetime: built once by create_app() (app/main.py) and kept as
+`app.state.context`, the only attribute it sets there."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
+
+from app.auth.revalidation_cache import ChangeListener, RevalidationCache
+from app.auth.throttle import LoginThrottle
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.metrics import PoolCollector
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    database: Database
+    login_throttle: LoginThrottle
+    revalidation_cache: RevalidationCache
+    change_listener: ChangeListener | None
+    metrics: CollectorRegistry
+    pool_collector: PoolCollector
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -1,0 +1,34 @@
+"""Which users a session changed in what their tokens or their jobs' ETags depend on: their row
+(token version, activity, jobs_version) or their revoked tokens. Read when the session ends
+(app/auth/revalidation_cache.py forgets them)."""
+
+from itertools import chain
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, UOWTransaction
+
+from app.models import RevokedToken, User
+
+_CHANGED_USERS = "changed_users"  # session.info key
+
+
+def note_user_changed(session: AsyncSession | Session, user_id: int) -> None:
+    """For changes the ORM does not see (bulk UPDATE, INSERT ... ON CONFLICT)."""
+    session.info.setdefault(_CHANGED_USERS, set()).add(user_id)
+
+
+def pop_changed_users(session: AsyncSession) -> set[int]:
+    changed: set[int] = session.info.pop(_CHANGED_USERS, set())
+    return changed
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_users(session: Session, _flush: UOWTransaction) -> None:
+    """Changes made through the ORM: a user's row and new revocations."""
+    for instance in chain(session.dirty, session.deleted):
+        if isinstance(instance, User):
+            note_user_changed(session, instance.user_id)
+    for instance in session.new:
+        if isinstance(instance, RevokedToken):
+            note_user_changed(session, instance.user_id)

@@ -1,0 +1,77 @@
+"""The one way tests run the app in-process: `open_app()` builds it with the test's settings,
+optionally on one connection (the test's rolled-back transaction) and with its lifespan, gives
+an HTTP client over ASGI, and closes everything at the end, whatever happened."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.context import AppContext
+from app.core.config import Settings
+from app.main import close_context, create_app
+
+BASE_URL = "https://testserver"
+
+
+@dataclass
+class OpenApp:
+    app: FastAPI
+    client: AsyncClient
+    settings: Settings
+
+    @property
+    def context(self) -> AppContext:
+        context: AppContext = self.app.state.context
+        return context
+
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": TEST_SECRET_KEY,
+        "cors_origins": ["http://localhost:3000"],
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    connection: AsyncConnection | None = None,
+    lifespan: bool = False,
+    raise_app_exceptions: bool = True,
+    before_start: Callable[[AppContext], None] | None = None,
+) -> AsyncIterator[OpenApp]:
+    """`connection`: every request's session joins it with a savepoint, so the test's rollback
+    undoes what requests committed; without it the app uses its own engine and commits for
+    real. `lifespan`: run start-up and shutdown (the change listener). Without it the app's
+    resources are closed here. `raise_app_exceptions=False`: a 500 reaches the client as a
+    response, as it would over HTTP. `before_start` may replace parts of the app's context
+    before anything runs."""
+    app = create_app(settings)
+    context: AppContext = app.state.context
+    if connection is not None:
+        context.database.install_sessionmakers(connection, join_transaction_mode="create_savepoint")
+    if before_start is not None:
+        before_start(context)
+    async with AsyncExitStack() as stack:
+        if lifespan:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        else:
+            stack.push_async_callback(close_context, context)
+        transport = ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        client = await stack.enter_async_context(
+            AsyncClient(transport=transport, base_url=BASE_URL)
+        )
+        yield OpenApp(app=app, client=client, settings=settings)
