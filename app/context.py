@@ -25,7 +25,7 @@ class AppContext:
     pool_collector: PoolCollector
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:  # async: a plain def runs in a thread
     context: AppContext = request.app.state.context
     return context
 

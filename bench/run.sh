@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Throughput and latency of the jobs API on PostgreSQL, against a bare ASGI ceiling.
+# Throughput and latency of the jobs API on PostgreSQL, against a bare ASGI ceiling and the
+# FastAPI floor (an empty route of the same app).
 # The method is described in docs/benchmarks.md. Usage: bench/run.sh (or `make bench`).
 #
 # Settings (environment):
@@ -45,6 +46,7 @@ SECRET_KEY_VALUE=bench-only-signing-key-never-use-in-production01
 SUBMIT_BODY='{"job_name": "bench submit", "job_type": "bench", "parameters": {"source": "wrk", "n": 1}}'
 LIST_PATH=/api/users/jobs
 STATS_PATH=/api/users/jobs/stats
+FLOOR_PATH=/bench/floor
 BASE_URL="http://127.0.0.1:$PORT"
 
 PY="$ROOT/.venv/bin/python"
@@ -241,6 +243,13 @@ start_bare() {
         taskset -c "$API_CPU" "$UVICORN" bare_app:app --app-dir "$ROOT/bench" "${UVICORN_ARGS[@]}"
 }
 
+# The same app with an empty route that answers the same bytes (bench/floor_app.py).
+start_floor() {
+    app_env "$BIG_DB"
+    start_server floor /readyz "${APP_ENV[@]}" BENCH_BARE_BODY="$BODY_FILE" PYTHONPATH="$ROOT" \
+        taskset -c "$API_CPU" "$UVICORN" floor_app:app --app-dir "$ROOT/bench" "${UVICORN_ARGS[@]}"
+}
+
 # login EMAIL: prints an access token.
 login() {
     local code
@@ -353,6 +362,11 @@ for round in $(seq 1 "$ROUNDS"); do
     log "round $round/$ROUNDS: bare ASGI app"
     start_bare
     measure "$round" bare "$LIST_PATH" BENCH_TOKEN="$TOKEN"
+    stop_server
+
+    log "round $round/$ROUNDS: FastAPI floor (an empty route of the app)"
+    start_floor
+    measure "$round" floor "$FLOOR_PATH" BENCH_TOKEN="$TOKEN"
     stop_server
 
     log "round $round/$ROUNDS: API on $BIG_DB"

@@ -27,9 +27,10 @@ class TokenRepository(Repository[RevokedToken]):
     async def caller_and_revocation(self, user_id: int, jti: str) -> tuple[Caller | None, bool]:
         """The token's user (None if there is none) and whether the token was logged out, in
         one round trip."""
-        result = await self.session.execute(
-            _CALLER_AND_REVOCATION, {"user_id": user_id, "jti": jti}
-        )
+        # On the session's connection, as Core: no ORM entities to build, so none of the ORM's
+        # per-statement work.
+        connection = await self.session.connection()
+        result = await connection.execute(_CALLER_AND_REVOCATION, {"user_id": user_id, "jti": jti})
         row = result.first()
         if row is None:
             return None, False

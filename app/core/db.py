@@ -253,7 +253,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with gate.admit() if gate else nullcontext(), sessionmaker() as session:
         try:
             yield session
-            await session.commit()
+            if session.in_transaction():  # a request answered from memory began none
+                await session.commit()
         except BaseException:
             await session.rollback()
             raise

@@ -132,7 +132,9 @@ class JobRepository(Repository[Job]):
             params["after_created_at"], params["after_job_id"] = after
         as_json = self.session.get_bind().dialect.name == "postgresql"
         query = _page_query(bool(statuses), after is not None, as_json)
-        rows = (await self.session.execute(query, params)).all()
+        # As Core on the session's connection: plain rows, none of the ORM's per-statement work.
+        connection = await self.session.connection()
+        rows = (await connection.execute(query, params)).all()
         jobs = [
             JsonJob(row.created_at, row.job_id, row.json if as_json else _render(row))
             for row in rows
@@ -144,7 +146,8 @@ class JobRepository(Repository[Job]):
         return await self.session.scalar(query) or 0
 
     async def count_by_status(self, user_id: int) -> dict[JobStatus, int]:
-        rows = await self.session.execute(_COUNT_BY_STATUS, {"user_id": user_id})
+        connection = await self.session.connection()
+        rows = await connection.execute(_COUNT_BY_STATUS, {"user_id": user_id})
         return {status: count for status, count in rows}
 
     async def get_for_user(self, job_id: int, user_id: int) -> Job | None:
