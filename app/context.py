@@ -2,9 +2,8 @@
 `app.state.context`, the only attribute it sets there."""
 
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from app.auth.revalidation_cache import ChangeListener, RevalidationCache
@@ -25,9 +24,6 @@ class AppContext:
     pool_collector: PoolCollector
 
 
-async def get_context(request: Request) -> AppContext:  # async: a plain def runs in a thread
+def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
-
-
-ContextDep = Annotated[AppContext, Depends(get_context)]

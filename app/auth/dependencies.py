@@ -9,7 +9,7 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from app.auth.caller import Caller
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
-from app.context import ContextDep
+from app.context import get_context
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.http_cache import PRIVATE_CACHE_HEADERS
@@ -23,7 +23,10 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-async def get_auth_service(session: SessionDep, context: ContextDep) -> AuthService:
+async def get_auth_service(session: SessionDep, request: Request) -> AuthService:
+    # The context read directly, not as a dependency: every request resolves this one, and
+    # each dependency costs its resolution (docs/benchmarks.md).
+    context = get_context(request)
     return AuthService(
         session, context.settings, context.login_throttle, context.revalidation_cache
     )
@@ -32,19 +35,30 @@ async def get_auth_service(session: SessionDep, context: ContextDep) -> AuthServ
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
-async def get_request_token(
-    bearer_token: Annotated[str | None, Depends(bearer_scheme)],
-    cookie_token: Annotated[str | None, Depends(cookie_scheme)],
-) -> str | None:
+BearerToken = Annotated[str | None, Depends(bearer_scheme)]
+CookieToken = Annotated[str | None, Depends(cookie_scheme)]
+
+
+def the_token(bearer_token: str | None, cookie_token: str | None) -> str | None:
+    """A Bearer header wins over the cookie."""
     return bearer_token or cookie_token
+
+
+async def get_request_token(bearer_token: BearerToken, cookie_token: CookieToken) -> str | None:
+    return the_token(bearer_token, cookie_token)
 
 
 RequestToken = Annotated[str | None, Depends(get_request_token)]
 
 
 async def get_caller(
-    auth: AuthServiceDep, token: RequestToken, request: Request, response: Response
+    auth: AuthServiceDep,
+    bearer_token: BearerToken,
+    cookie_token: CookieToken,
+    request: Request,
+    response: Response,
 ) -> Caller:
+    token = the_token(bearer_token, cookie_token)
     if not token:
         raise NotAuthenticated
     revalidation = request.method == "GET" and "if-none-match" in request.headers
