@@ -144,7 +144,7 @@ async def test_an_unexpected_500_carries_the_request_id(
     async def broken_stats(*_args: object) -> dict[str, int]:
         raise RuntimeError("ops test: stats exploded")
 
-    # The regular route (SQLite) and the fast path (PostgreSQL) both break.
+    # The stats route breaks.
     monkeypatch.setattr(JobService, "stats", broken_stats)
 
     response = await ops.client.get(
