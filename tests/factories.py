@@ -21,7 +21,7 @@ _numbers = itertools.count(1)
 
 
 @lru_cache(maxsize=1)
-def _hashed_password() -> str:
+def factory_password_hash() -> str:
     # One argon2 hash shared by every factory user: hashing per user would dominate the suite.
     hashed: str = CryptContext(schemes=["argon2"]).hash(PASSWORD)
     return hashed
@@ -38,7 +38,7 @@ async def create_user(
     user = User(
         email=email or f"user{next(_numbers)}@example.com",
         full_name=full_name,
-        hashed_password=_hashed_password(),
+        hashed_password=factory_password_hash(),
         is_admin=is_admin,
         is_active=is_active,
     )

@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import pytest
 from httpx import AsyncClient
+from passlib.context import CryptContext
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import security
 from tests.factories import PASSWORD, create_user
 
 LOGIN_URL = "/api/auth/login"
@@ -18,13 +18,15 @@ TOKEN_URL = "/api/auth/token"
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The passwords the app checked against a hash, in order."""
     checked: list[str] = []
-    real_verify: Callable[..., bool] = security._passwords.verify
+    real_verify: Callable[..., bool] = CryptContext.verify
 
-    def counting_verify(password: str, hashed: str, *args: object, **kwargs: object) -> bool:
+    def counting_verify(
+        context: CryptContext, password: str, hashed: str, *args: object, **kwargs: object
+    ) -> bool:
         checked.append(password)
-        return real_verify(password, hashed, *args, **kwargs)
+        return real_verify(context, password, hashed, *args, **kwargs)
 
-    monkeypatch.setattr(security._passwords, "verify", counting_verify)
+    monkeypatch.setattr(CryptContext, "verify", counting_verify)
     return checked
 
 
