@@ -131,14 +131,14 @@ class PoolExhausted(TimeoutError):
 class FairGate:
     """First come, first served admission to a connection pool.
 
-    SQLAlchemy's async pool waits on an asyncio.Queue, which lets a newcomer
-    take a connection just handed to a waiter; the waiter then queues again at the back. Under
+    SQLAlchemy's async pool waits on an asyncio.Queue, which lets a newcomer take a connection
+    just handed to a waiter; the waiter then queues again at the back. Under
     overload some requests wait many times the average and time out while others pass. This
     gate has one slot per connection and hands a freed slot straight to the oldest waiter, so
     past it a connection is always free and every request waits about the same.
 
     Not asyncio.Semaphore with asyncio.timeout(): under load nearly every request waits here,
-    and that pair costs several times the plain timer used below.
+    and that pair costs more than the plain timer used below.
     """
 
     def __init__(self, slots: int, timeout: float) -> None:

@@ -24,9 +24,8 @@ def not_modified(etag: str) -> Response:
 
 
 def json_with_etag(body: bytes, etag: str) -> Response:
-    """A 200 whose JSON was serialized already, with its ETag."""
-    return Response(
-        body,
-        media_type="application/json",
-        headers={"ETag": etag, **PRIVATE_CACHE_HEADERS},
-    )
+    """A 200 whose JSON was serialized already, with its ETag (after Content-Length and
+    Content-Type, as every other answer)."""
+    response = Response(body, media_type="application/json")
+    response.headers.update({"ETag": etag, **PRIVATE_CACHE_HEADERS})
+    return response

@@ -17,7 +17,7 @@ _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 
 
 async def hash_password(password: str) -> str:
-    # argon2 takes ~100 ms of CPU: off the event loop, or every other request waits.
+    # argon2 is slow by design: off the event loop, or every other request waits.
     return await run_in_threadpool(_passwords.hash, password)
 
 
