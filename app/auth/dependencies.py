@@ -10,7 +10,7 @@ from app.auth.caller import Caller
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
 from app.context import get_context
-from app.core.db import SessionDep
+from app.core.db import READ_ONLY_METHODS, SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.http_cache import PRIVATE_CACHE_HEADERS
 from app.models import User
@@ -61,8 +61,7 @@ async def get_caller(
     token = the_token(bearer_token, cookie_token)
     if not token:
         raise NotAuthenticated
-    revalidation = request.method == "GET" and "if-none-match" in request.headers
-    caller = await auth.caller_for_token(token, revalidation=revalidation)
+    caller = await auth.caller_for_token(token, read_only=request.method in READ_ONLY_METHODS)
     request.state.user_id = caller.user_id  # for the access log
     # What an authenticated route answers belongs to this user alone: no shared cache may
     # keep it, and a browser revalidates before reusing it.

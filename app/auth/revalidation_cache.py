@@ -1,24 +1,25 @@
-"""Who a revalidation's token names, remembered until the database says it changed.
+"""Who a token names, remembered until the database says it changed.
 
-A poll with If-None-Match whose ETag still matches needs only the token's user as it stands
-(`Caller`: active, token version, jobs_version) and whether the token was logged out: one
-round trip to learn that nothing changed. RevalidationCache keeps those answers per user and
-token, and forgets a user the moment something they depend on changes:
+A dashboard revalidates every few seconds, and every request first checks that its token still
+holds: the token's user as it stands (`Caller`: active, token version, jobs_version) and
+whether the token was logged out, one round trip. For a 304 that round trip is all the work
+there is. RevalidationCache keeps those answers per user and token, and forgets a user the
+moment something they depend on changes:
 
 - in another process (another worker, the CLI, psql): triggers on `users` and `revoked_tokens`
   send `NOTIFY jobs_feed, '<user_id>'` on commit (migration 4ad51c240924), and ChangeListener
   LISTENs on a connection of its own;
 - in this process: the request's session notes each user it changed (app/users/changes.py),
   and `forget_changed_users` runs when the session ends, after the commit and before the
-  response goes out, so a client never has its own write answered from stale memory.
+  response goes out, so a client never has its own write judged by stale memory.
 
-Only revalidations (GET with If-None-Match) are answered from memory, and the token rule
-(`check_token`) is applied to what memory holds exactly as to a database row. Between another
-process's commit and its notification arriving here (normally well under a millisecond; after a
-silent network cut, until ChangeListener's next check fails), a revalidation may still be
-answered as before the change. While ChangeListener is not sure notifications arrive (not yet
-connected, connection lost, triggers missing, PgBouncer in transaction mode), nothing is
-remembered and every request asks the database.
+Only requests that read (GET, HEAD) are checked against memory, and the token rule
+(`check_token`) is applied to what memory holds exactly as to a database row; writes always
+read the row. Between another process's commit and its notification arriving here (normally
+well under a millisecond; after a silent network cut, until ChangeListener's next check fails),
+a read may still be judged as before the change. While ChangeListener is not sure notifications
+arrive (not yet connected, connection lost, triggers missing, PgBouncer in transaction mode),
+nothing is remembered and every request asks the database.
 """
 
 import asyncio

@@ -78,11 +78,11 @@ class AuthService:
             raise InvalidCredentials
         return user
 
-    async def caller_for_token(self, token: str, *, revalidation: bool = False) -> Caller:
-        """The token's user, if the token still holds (`check_token`). For a revalidation the
-        user may come from memory (RevalidationCache); otherwise from the database."""
+    async def caller_for_token(self, token: str, *, read_only: bool = False) -> Caller:
+        """The token's user, if the token still holds (`check_token`). For a request that only
+        reads, the user may come from memory (RevalidationCache); otherwise from the database."""
         claims = self._claims(token)
-        if revalidation and (remembered := self.revalidations.lookup(claims)) is not None:
+        if read_only and (remembered := self.revalidations.lookup(claims)) is not None:
             return check_token(claims, remembered, revoked=False)
         generation = self.revalidations.generation()
         caller, revoked = await self.tokens.caller_and_revocation(claims.user_id, claims.jti)

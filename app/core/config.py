@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # Behind PgBouncer in transaction mode: no server-side prepared statement may outlive a
     # transaction, so asyncpg's statement caches are turned off.
     database_pgbouncer: bool = False
-    # Users whose revalidations each process answers from memory, kept in step by
+    # Users whose tokens each process checks from memory on reads, kept in step by
     # LISTEN/NOTIFY (app/auth/revalidation_cache.py); 0 asks the database on every poll.
     revalidation_cache_users: int = Field(default=10_000, ge=0)
 

@@ -47,7 +47,7 @@ async def stack(database_url: str, engine: AsyncEngine) -> AsyncIterator[Stack]:
 
 
 @pytest.mark.parametrize("path", POLLS)
-async def test_revalidations_after_one_full_read_cost_no_database_read(
+async def test_reads_after_the_first_check_their_token_from_memory(
     stack: Stack, path: str
 ) -> None:
     account = await stack.sign_up()
@@ -59,7 +59,19 @@ async def test_revalidations_after_one_full_read_cost_no_database_read(
     assert stack.reads == reads_before + 1
 
     await stack.assert_answered_from_memory(path, account, etag)
+    assert await stack.full_get(path, account) == etag
+    assert stack.reads == reads_before + 1
     assert stack.cache.live
+
+
+async def test_a_write_always_checks_its_token_on_the_database(stack: Stack) -> None:
+    account = await stack.sign_up()
+    await stack.warm(account)
+
+    reads_before = stack.reads
+    await stack.submit(account, "a write")
+
+    assert stack.reads == reads_before + 1
 
 
 # --- this process's own writes: seen at once, notifications held back ------------------------
