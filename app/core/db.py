@@ -232,10 +232,11 @@ def create_database(settings: Settings) -> Database:
     database = Database(engine, sessionmaker, sessionmaker)
     database.install_sessionmakers(engine)
     if engine.dialect.name == "postgresql":
-        database.gate = FairGate(
-            settings.database_pool_size + settings.database_max_overflow,
-            settings.database_timeout_seconds,
-        )
+        # One slot per pooled connection. Admitting the overflow too would open and close an
+        # overflow connection each time demand crosses the pool size (a new PostgreSQL backend,
+        # and a TLS attempt, every time); the overflow stays for what does not queue here, such
+        # as the readiness probe.
+        database.gate = FairGate(settings.database_pool_size, settings.database_timeout_seconds)
     return database
 
 
