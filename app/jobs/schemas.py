@@ -30,18 +30,6 @@ class JobStatusUpdate(RequestModel):
     status: JobStatus
 
 
-class JobListParams(BaseModel):
-    """The list's query string."""
-
-    status: list[JobStatus] = Field(
-        default_factory=list, description="Only jobs in these statuses (repeatable)"
-    )
-    limit: int = Field(default=100, ge=1, le=1000, description="Page size")
-    cursor: str | None = Field(
-        default=None, max_length=200, description="`next_cursor` of the previous page"
-    )
-
-
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
