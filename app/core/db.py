@@ -246,7 +246,8 @@ def get_database(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One request, one transaction: committed once on success, rolled back on any error."""
+    """One request, one transaction: committed once on success, rolled back on any error.
+    Requests that only read (GET, HEAD, OPTIONS) must not write."""
     database = get_database(request)
     read_only = request.method in READ_ONLY_METHODS
     sessionmaker = database.read_sessionmaker if read_only else database.sessionmaker
@@ -254,7 +255,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with gate.admit() if gate else nullcontext(), sessionmaker() as session:
         try:
             yield session
-            if session.in_transaction():  # a request answered from memory began none
+            # Reads commit nothing (they write nothing, and on PostgreSQL run in autocommit);
+            # a write that began no transaction has nothing to commit.
+            if not read_only and session.in_transaction():
                 await session.commit()
         except BaseException:
             await session.rollback()
