@@ -47,9 +47,7 @@ async def stack(database_url: str, engine: AsyncEngine) -> AsyncIterator[Stack]:
 
 
 @pytest.mark.parametrize("path", POLLS)
-async def test_reads_after_the_first_check_their_token_from_memory(
-    stack: Stack, path: str
-) -> None:
+async def test_reads_after_the_first_check_their_token_from_memory(stack: Stack, path: str) -> None:
     account = await stack.sign_up()
     await stack.submit(account, "one")
     await stack.settle()
