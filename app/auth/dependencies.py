@@ -8,6 +8,7 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
 from app.core.config import SettingsDep
+from app.core.credentials import presented_token
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.http_cache import PRIVATE_CACHE_HEADERS
@@ -31,10 +32,14 @@ AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
 async def get_request_token(
-    bearer_token: Annotated[str | None, Depends(bearer_scheme)],
-    cookie_token: Annotated[str | None, Depends(cookie_scheme)],
+    request: Request,
+    _bearer: Annotated[str | None, Depends(bearer_scheme)],
+    _cookie: Annotated[str | None, Depends(cookie_scheme)],
 ) -> str | None:
-    return bearer_token or cookie_token
+    # The two schemes are declared for the API docs (the Authorize button); the token is read
+    # by the one function the CSRF check reads it with, so both see the same credential.
+    presented = presented_token(request.headers, ACCESS_TOKEN_COOKIE)
+    return presented.token if presented else None
 
 
 RequestToken = Annotated[str | None, Depends(get_request_token)]
