@@ -16,10 +16,11 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import NO_STORE
+from app.core.json_values import StrictJSONRoute
 from app.users.schemas import UserRead, UserResponse
 from app.users.service import UserService
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=StrictJSONRoute)
 
 
 @router.post(

@@ -9,11 +9,12 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import NO_STORE
+from app.core.json_values import StrictJSONRoute
 from app.users.schemas import PasswordChange, UserRead, UserResponse, UserStatusUpdate
 from app.users.service import UserService
 
-router = APIRouter(prefix="/api/users", tags=["users"])
-admin_router = APIRouter(prefix="/api/admin/users", tags=["admin"])
+router = APIRouter(prefix="/api/users", tags=["users"], route_class=StrictJSONRoute)
+admin_router = APIRouter(prefix="/api/admin/users", tags=["admin"], route_class=StrictJSONRoute)
 
 
 @router.get("/me", response_model=UserResponse, responses=error_responses(401))
