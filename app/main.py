@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
+        # Starlette would answer `/path/` with a redirect to `/path` built from the Host header
+        # (an absolute URL any client can point elsewhere, and `//host/` becomes an open
+        # redirect). A URL that is not a route is a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.engine = engine
