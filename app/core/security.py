@@ -1,5 +1,8 @@
 """Password hashing and access tokens."""
 
+import base64
+import binascii
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,7 +72,38 @@ def create_access_token(user_id: int, token_version: int, settings: Settings) ->
     return AccessToken(token=token, expires_in=lifetime)
 
 
+# What we issue is far shorter; a bound keeps hostile headers out of the claims cache.
+MAX_TOKEN_LENGTH = 2048
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _is_canonical(token: str) -> bool:
+    """Whether each of the token's three segments is the one base64url text of its bytes:
+    unpadded, nothing outside the alphabet, no stray bits in the last character. A decoder
+    that forgives padding (`<token>==`), skips foreign characters or ignores trailing bits
+    reads many spellings of one signed token; only the spelling we issued is accepted, so a
+    token has one cache entry and one identity."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        return False
+    segments = token.split(".")
+    if len(segments) != 3:
+        return False
+    for segment in segments:
+        if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
+            return False
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+            return False
+    return True
+
+
 def decode_access_token(token: str, settings: Settings) -> TokenClaims:
+    # Before the cache: a non-canonical spelling must not even take a slot in it.
+    if not _is_canonical(token):
+        raise InvalidToken
     claims = _verified_claims(token, settings.secret_key)
     # Checked on every use: the verified claims are cached, the clock is not.
     if claims.expires_at <= datetime.now(UTC):
