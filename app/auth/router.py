@@ -62,7 +62,7 @@ async def token(
     response: Response,
 ) -> TokenResponse:
     """OAuth2 password flow (username = email): what the docs page's Authorize button calls."""
-    result = await auth.login(form.username.lower(), form.password, client=client)
+    result = await auth.login(form.username, form.password, client=client)
     response.headers.update(NO_STORE)
     return TokenResponse(access_token=result.token.token, expires_in=result.token.expires_in)
 

@@ -19,6 +19,7 @@ from app.core.security import (
     verify_password,
 )
 from app.models import User
+from app.users.emails import normalize_email
 from app.users.repository import UserRepository
 
 
@@ -34,6 +35,13 @@ class WrongCurrentPassword(InvalidInput):
     detail = "Current password is incorrect"
 
 
+def _canonical_email(login_name: str) -> str | None:
+    try:
+        return normalize_email(login_name)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     user: User
@@ -47,8 +55,11 @@ class AuthService:
         self.settings = settings
         self.throttle = throttle
 
-    async def login(self, email: str, password: str, *, client: str) -> Login:
-        key = self.throttle.key(email, client)
+    async def login(self, login_name: str, password: str, *, client: str) -> Login:
+        """`login_name` as the caller typed it (the form's username is any text): an address
+        counts in its canonical form, and anything that is not one matches no account."""
+        email = _canonical_email(login_name)
+        key = self.throttle.key(email or login_name, client)
         try:
             await self.throttle.check(key)
         except TooManyLoginAttempts:
@@ -63,8 +74,8 @@ class AuthService:
         await self.throttle.succeeded(key)
         return Login(user=user, token=self._issue(user))
 
-    async def _authenticate(self, email: str, password: str) -> User:
-        user = await self.users.get_by_email(email)
+    async def _authenticate(self, email: str | None, password: str) -> User:
+        user = None if email is None else await self.users.get_by_email(email)
         if user is None:
             # As slow as a wrong password, so timing does not tell which emails exist.
             await burn_password_check(password)

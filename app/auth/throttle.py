@@ -101,7 +101,7 @@ class LoginThrottle:
     @staticmethod
     def key(email: str, client: str) -> str:
         # Hashed, so the store holds no email addresses.
-        return hashlib.sha256(f"{email.lower()}\x00{client}".encode()).hexdigest()
+        return hashlib.sha256(f"{email}\x00{client}".encode()).hexdigest()
 
     async def check(self, key: str) -> None:
         failures, remaining = await self.counter.count(key)

@@ -9,7 +9,8 @@ class UserRepository(Repository[User]):
     model = User
 
     async def get_by_email(self, email: str) -> User | None:
-        return await self.session.scalar(select(User).where(User.email == email.lower()))
+        """`email` in its canonical form (app/users/emails.py), as stored."""
+        return await self.session.scalar(select(User).where(User.email == email))
 
     async def bump_jobs_version(self, user_id: int) -> None:
         await self.session.execute(

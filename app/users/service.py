@@ -4,6 +4,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, NotFound
 from app.core.security import hash_password
 from app.models import User
+from app.users.emails import normalize_email
 from app.users.repository import UserRepository
 
 
@@ -23,7 +24,7 @@ class UserService:
     async def create_user(
         self, email: str, password: str, full_name: str | None = None, *, is_admin: bool = False
     ) -> User:
-        email = email.lower()
+        email = normalize_email(email)
         if await self.users.get_by_email(email) is not None:
             raise EmailTaken
         user = User(
