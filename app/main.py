@@ -20,6 +20,7 @@ from app.core.db import create_app_engine, dispose_database, install_sessionmake
 from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
+from app.core.security import configure_password_hashing
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.jobs.fast_path import DashboardFastPath
 from app.jobs.revalidation_cache import RevalidationCache, create_change_listener
@@ -43,8 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # notifications arrive (app/jobs/revalidation_cache.py).
     revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
     change_listener = create_change_listener(engine, settings, revalidation_cache)
-    login_throttle = create_login_throttle(
-        settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
+    login_throttle = create_login_throttle(settings)
+    configure_password_hashing(
+        settings.password_hash_concurrency, settings.password_hash_max_wait_seconds
     )
 
     @asynccontextmanager

@@ -1,5 +1,6 @@
 """Who is calling: a Bearer token first, else the HTTP-only cookie set at login."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -7,6 +8,7 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
+from app.auth.throttle import LoginThrottle
 from app.core.config import SettingsDep
 from app.core.credentials import presented_token
 from app.core.db import SessionDep
@@ -77,3 +79,17 @@ async def client_address(request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def spend_password_check(request: Request, client: ClientAddress) -> AsyncIterator[None]:
+    """On every route where an unauthenticated caller makes us hash a password: one of the
+    client's few concurrent checks, and one of its budget for the window, whatever the email
+    (app/auth/throttle.py)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    async with throttle.client_check_slot(client):
+        await throttle.spend_client_check(client)
+        yield
+
+
+# Released when the route returns, not once the answer is sent.
+PasswordCheckBudget = Depends(spend_password_check, scope="function")

@@ -3,7 +3,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Response, status
 
 from app.auth.cookies import clear_token_cookie, set_token_cookie
-from app.auth.dependencies import AuthServiceDep, ClientAddress, RequestToken
+from app.auth.dependencies import (
+    AuthServiceDep,
+    ClientAddress,
+    PasswordCheckBudget,
+    RequestToken,
+)
 from app.auth.schemas import (
     LoginRequest,
     LoginResponse,
@@ -27,7 +32,8 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=StrictJSONRout
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserResponse,
-    responses=error_responses(409, 422),
+    responses=error_responses(409, 422, 429, 503),
+    dependencies=[PasswordCheckBudget],
 )
 async def register(body: RegisterRequest, session: SessionDep) -> UserResponse:
     """Create an account. The email is case-insensitive and must not be taken."""
@@ -35,7 +41,12 @@ async def register(body: RegisterRequest, session: SessionDep) -> UserResponse:
     return UserResponse(user=UserRead.model_validate(user), message="User registered successfully")
 
 
-@router.post("/login", response_model=LoginResponse, responses=error_responses(401, 422, 429))
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    responses=error_responses(401, 422, 429, 503),
+    dependencies=[PasswordCheckBudget],
+)
 async def login(
     body: LoginRequest,
     response: Response,
@@ -54,7 +65,12 @@ async def login(
     )
 
 
-@router.post("/token", response_model=TokenResponse, responses=error_responses(401, 422, 429))
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    responses=error_responses(401, 422, 429, 503),
+    dependencies=[PasswordCheckBudget],
+)
 async def token(
     form: Annotated[TokenForm, Form()],
     auth: AuthServiceDep,

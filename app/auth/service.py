@@ -107,14 +107,30 @@ class AuthService:
         await self.tokens.purge_expired(datetime.now(UTC))
         await self.tokens.revoke(claims.jti, claims.user_id, claims.expires_at)
 
-    async def change_password(self, user: User, current: str, new: str) -> AccessToken:
-        """Every token issued before the change stops working; the caller gets a fresh one."""
+    async def change_password(
+        self, user: User, current: str, new: str, *, client: str
+    ) -> AccessToken:
+        """Every token issued before the change stops working; the caller gets a fresh one.
+        Wrong current passwords count as failed logins do (same account, same client, same
+        budget). Of two changes made with one token at once, one wins; the other is refused
+        as its token no longer holds."""
+        key = self.throttle.key(user.email, client)
+        try:
+            await self.throttle.check(key)
+        except TooManyLoginAttempts:
+            FAILED_LOGINS.labels("throttled").inc()
+            raise
         if not await verify_password(current, user.hashed_password):
+            FAILED_LOGINS.labels("wrong_current_password").inc()
+            await self.throttle.failed(key)
             raise WrongCurrentPassword
-        user.hashed_password = await hash_password(new)
-        user.token_version += 1
-        await self.users.session.flush()
-        return self._issue(user)
+        new_version = await self.users.replace_password(
+            user.user_id, await hash_password(new), token_version=user.token_version
+        )
+        if new_version is None:
+            raise InvalidSession
+        await self.throttle.succeeded(key)
+        return create_access_token(user.user_id, new_version, self.settings)
 
     def _issue(self, user: User) -> AccessToken:
         return create_access_token(user.user_id, user.token_version, self.settings)

@@ -157,7 +157,7 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state",
     422: "Validation error",
     429: "Too many attempts; see Retry-After",
-    503: "Database unavailable; retry shortly",
+    503: "Database unavailable or too busy; retry after Retry-After",
 }
 
 

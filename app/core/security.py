@@ -1,31 +1,73 @@
 """Password hashing and access tokens."""
 
+import asyncio
 import base64
 import binascii
+import os
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import ClassVar, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
 from app.core.config import Settings
+from app.core.errors import AppError
 
 JWT_ALGORITHM = "HS256"
 
+_T = TypeVar("_T")
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 
 
+class PasswordHashingBusy(AppError):
+    status_code = 503
+    detail = "Too many password checks in progress; try again shortly"
+    default_headers: ClassVar[Mapping[str, str] | None] = {"Retry-After": "1"}
+
+
+class PasswordHashingGate:
+    """At most `slots` argon2 computations at once; the rest wait their turn (first come, first
+    served) for up to `max_wait_seconds`, then get PasswordHashingBusy. Without it a flood of
+    logins fills the thread pool with hashes and starves every other request of CPU."""
+
+    def __init__(self, slots: int, max_wait_seconds: float) -> None:
+        self.max_wait_seconds = max_wait_seconds
+        self._slots = asyncio.Semaphore(slots)
+
+    async def run(self, work: Callable[..., _T], *args: str) -> _T:
+        try:
+            async with asyncio.timeout(self.max_wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise PasswordHashingBusy from None
+        try:
+            # argon2 takes ~100 ms of CPU: off the event loop, or every other request waits.
+            return await run_in_threadpool(work, *args)
+        finally:
+            self._slots.release()
+
+
+# Process-wide, as the CPU it guards is; create_app() sizes it from the settings.
+_gate = PasswordHashingGate(os.cpu_count() or 1, 2.0)
+
+
+def configure_password_hashing(slots: int | None, max_wait_seconds: float) -> None:
+    global _gate
+    _gate = PasswordHashingGate(slots or os.cpu_count() or 1, max_wait_seconds)
+
+
 async def hash_password(password: str) -> str:
-    # argon2 takes ~100 ms of CPU: off the event loop, or every other request waits.
-    return await run_in_threadpool(_passwords.hash, password)
+    return await _gate.run(_passwords.hash, password)
 
 
 async def verify_password(password: str, hashed_password: str) -> bool:
-    return await run_in_threadpool(_passwords.verify, password, hashed_password)
+    return await _gate.run(_passwords.verify, password, hashed_password)
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +78,7 @@ def _dummy_hash() -> str:
 
 async def burn_password_check(password: str) -> None:
     """Spend what a real check costs, so a login for an unknown email is not faster."""
-    dummy = await run_in_threadpool(_dummy_hash)
+    dummy = await _gate.run(_dummy_hash)
     await verify_password(password, dummy)
 
 

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.auth.cookies import set_token_cookie
-from app.auth.dependencies import AdminUser, AuthServiceDep, CurrentUser
+from app.auth.dependencies import AdminUser, AuthServiceDep, ClientAddress, CurrentUser
 from app.auth.schemas import TokenResponse
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
@@ -23,16 +23,24 @@ async def read_me(user: CurrentUser) -> UserResponse:
     return UserResponse(user=UserRead.model_validate(user), message="User fetched successfully")
 
 
-@router.post("/me/password", response_model=TokenResponse, responses=error_responses(400, 401, 422))
+@router.post(
+    "/me/password",
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 422, 429, 503),
+)
 async def change_password(
     body: PasswordChange,
     user: CurrentUser,
     auth: AuthServiceDep,
     response: Response,
     settings: SettingsDep,
+    client: ClientAddress,
 ) -> TokenResponse:
-    """Change the password. Every earlier token stops working; this answer carries a new one."""
-    token = await auth.change_password(user, body.current_password, body.new_password)
+    """Change the password. Every earlier token stops working; this answer carries a new one.
+    Wrong current passwords are throttled as failed logins are."""
+    token = await auth.change_password(
+        user, body.current_password, body.new_password, client=client
+    )
     set_token_cookie(response, token.token, settings)
     response.headers.update(NO_STORE)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)

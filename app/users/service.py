@@ -1,7 +1,7 @@
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.security import hash_password
 from app.models import User
 from app.users.emails import normalize_email
@@ -41,7 +41,13 @@ class UserService:
             raise EmailTaken from exc
 
     async def set_active(self, actor: User, user_id: int, *, is_active: bool) -> User:
-        user = await self.users.get(user_id)
+        """At least one active admin remains, also when admins deactivate each other at the
+        same moment: the active admins' rows are locked first, so the second of two such
+        requests finds its own actor no longer an active admin."""
+        active_admins = await self.users.lock_active_admins()
+        if actor.user_id not in {admin.user_id for admin in active_admins}:
+            raise Forbidden("Admin privileges required")
+        user = await self.users.get_for_update(user_id)
         if user is None:
             raise UserNotFound
         if user.user_id == actor.user_id and not is_active:
