@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For / -Proto are believed (comma-separated addresses or "*").
     forwarded_allow_ips: str = "127.0.0.1"
     graceful_shutdown_seconds: int = Field(default=30, ge=1)
+    # A request must arrive in full (headers and body) within this long, or its connection is
+    # closed: half-sent requests cannot pile up (app/core/serving.py).
+    request_read_timeout_seconds: float = Field(default=15, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
