@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     client_max_password_checks: int = Field(default=30, ge=1)
     client_password_check_window_seconds: int = Field(default=60, ge=1)
     # ... and may have this many in progress at once (per process); more -> 429 at once.
-    client_max_concurrent_password_checks: int = Field(default=2, ge=1)
+    client_max_concurrent_password_checks: int = Field(default=4, ge=1)
     # Shared counters for several instances; in-process memory when unset.
     redis_url: str | None = None
     # argon2 hashes computed at once in one process (unset: one per CPU), and how long a request
