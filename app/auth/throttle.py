@@ -6,6 +6,7 @@ The count lives behind a small interface: in process memory by default, in Redis
 REDIS_URL is set, so that every instance of the API shares one count.
 """
 
+import asyncio
 import hashlib
 import math
 import time
@@ -109,6 +110,16 @@ def _retry_after(remaining: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(remaining)))}
 
 
+# Besides the checks one client has in progress, three times as many may wait for a turn.
+_QUEUED_PER_SLOT = 4
+
+
+class _ClientSlots:
+    def __init__(self, slots: int) -> None:
+        self.free = asyncio.Semaphore(slots)
+        self.holders = 0  # in progress or waiting
+
+
 class LoginThrottle:
     def __init__(
         self,
@@ -119,6 +130,7 @@ class LoginThrottle:
         client_max_checks: int,
         client_window_seconds: int,
         client_max_concurrent_checks: int,
+        client_max_wait_seconds: float,
     ) -> None:
         self.counter = counter
         self.max_failures = max_failures
@@ -126,7 +138,8 @@ class LoginThrottle:
         self.client_max_checks = client_max_checks
         self.client_window_seconds = client_window_seconds
         self.client_max_concurrent_checks = client_max_concurrent_checks
-        self._checks_in_flight: dict[str, int] = {}
+        self.client_max_wait_seconds = client_max_wait_seconds
+        self._client_slots: dict[str, _ClientSlots] = {}
 
     @staticmethod
     def key(email: str, client: str) -> str:
@@ -146,19 +159,30 @@ class LoginThrottle:
 
     @asynccontextmanager
     async def client_check_slot(self, client: str) -> AsyncIterator[None]:
-        """Holds one of the client's few concurrent password checks in this process; none
-        free -> 429. A burst from one client would otherwise fill the hashing queue
-        (app/core/security.py) and make everyone else wait behind it."""
-        in_flight = self._checks_in_flight.get(client, 0)
-        if in_flight >= self.client_max_concurrent_checks:
+        """Holds one of the client's few concurrent password checks in this process. A burst
+        from one client would otherwise fill the hashing queue (app/core/security.py) and make
+        everyone else wait behind it; here it waits behind itself. A few more may wait their
+        turn, for up to `client_max_wait_seconds`; past that, or past the few, 429."""
+        slots = self._client_slots.get(client)
+        if slots is None:
+            slots = self._client_slots[client] = _ClientSlots(self.client_max_concurrent_checks)
+        if slots.holders >= self.client_max_concurrent_checks * _QUEUED_PER_SLOT:
             raise TooManyPasswordChecks(headers=_retry_after(1))
-        self._checks_in_flight[client] = in_flight + 1
+        slots.holders += 1
         try:
-            yield
+            try:
+                async with asyncio.timeout(self.client_max_wait_seconds):
+                    await slots.free.acquire()
+            except TimeoutError:
+                raise TooManyPasswordChecks(headers=_retry_after(1)) from None
+            try:
+                yield
+            finally:
+                slots.free.release()
         finally:
-            remaining = self._checks_in_flight.pop(client) - 1
-            if remaining:
-                self._checks_in_flight[client] = remaining
+            slots.holders -= 1
+            if not slots.holders:
+                del self._client_slots[client]
 
     async def spend_client_check(self, client: str) -> None:
         """Counts a password check an unauthenticated caller asks for, whatever the email;
@@ -185,4 +209,5 @@ def create_login_throttle(settings: Settings) -> LoginThrottle:
         client_max_checks=settings.client_max_password_checks,
         client_window_seconds=settings.client_password_check_window_seconds,
         client_max_concurrent_checks=settings.client_max_concurrent_password_checks,
+        client_max_wait_seconds=settings.password_hash_max_wait_seconds,
     )

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     # all emails: past it, 429 before any hashing.
     client_max_password_checks: int = Field(default=30, ge=1)
     client_password_check_window_seconds: int = Field(default=60, ge=1)
-    # ... and may have this many in progress at once (per process); more -> 429 at once.
+    # ... and may have this many in progress at once (per process); a few more wait for a turn
+    # (up to PASSWORD_HASH_MAX_WAIT_SECONDS), the rest -> 429.
     client_max_concurrent_password_checks: int = Field(default=4, ge=1)
     # Shared counters for several instances; in-process memory when unset.
     redis_url: str | None = None
