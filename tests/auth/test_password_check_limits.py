@@ -210,3 +210,22 @@ async def test_hashes_past_the_cap_wait_briefly_then_get_503_with_retry_after(
         assert after.status_code == 200
         jobs = await clients[0].get("/api/users/jobs", headers=bearer(user, live.settings))
         assert jobs.json()["total"] == 1
+
+
+@pytest.mark.postgres_only
+async def test_a_burst_of_logins_from_one_address_waits_its_turn_and_succeeds(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    async with live_app(database_url, engine) as live:
+        user = await live.user("office")
+        office = await live.client("198.51.100.77")
+        burst = 3 * live.settings.client_max_concurrent_password_checks
+
+        logins = await asyncio.gather(
+            *(
+                office.post(LOGIN_URL, json={"email": user.email, "password": PASSWORD})
+                for _ in range(burst)
+            )
+        )
+
+        assert [login.status_code for login in logins] == [200] * burst
