@@ -1,8 +1,6 @@
 """Password hashing and access tokens."""
 
 import asyncio
-import base64
-import binascii
 import os
 import re
 import uuid
@@ -116,7 +114,10 @@ def create_access_token(user_id: int, token_version: int, settings: Settings) ->
 
 # What we issue is far shorter; a bound keeps hostile headers out of the claims cache.
 MAX_TOKEN_LENGTH = 2048
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_TOKEN = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+# The last character of an unpadded base64url segment whose length is 2 or 3 (mod 4) carries
+# 4 or 2 bits that encode nothing: in the canonical spelling they are zero.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 def _is_canonical(token: str) -> bool:
@@ -127,17 +128,14 @@ def _is_canonical(token: str) -> bool:
     token has one cache entry and one identity."""
     if len(token) > MAX_TOKEN_LENGTH:
         return False
-    segments = token.split(".")
-    if len(segments) != 3:
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         return False
-    for segment in segments:
-        if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
+    for segment in match.groups():
+        remainder = len(segment) % 4
+        if remainder == 1:
             return False
-        try:
-            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        except (binascii.Error, ValueError):
-            return False
-        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
             return False
     return True
 
