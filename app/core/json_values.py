@@ -134,6 +134,8 @@ class StrictJSONRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler  # no body to parse: the dashboard's polls pay nothing for this
 
         async def strict_json_handler(request: Request) -> Response:
             return await handler(StrictJSONRequest(request.scope, request.receive))
