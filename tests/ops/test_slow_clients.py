@@ -1,8 +1,9 @@
 """Slow clients, for real: `python -m app serve` with a few hundred half-sent requests from one
 client. Ordinary requests are answered meanwhile, and every connection that has not delivered
 its request in full within REQUEST_READ_TIMEOUT_SECONDS is closed by the server; a request that
-is slow but completes in time is answered."""
+is slow but completes in time is answered. Endless request headers are cut off too."""
 
+import contextlib
 import select
 import socket
 import time
@@ -78,13 +79,11 @@ def _slow_but_complete(server: Server) -> bytes:
         return answer
 
 
-def test_half_sent_requests_are_closed_and_never_crowd_out_real_ones(
-    servers: ServerStarter, ops_database_url: str
-) -> None:
-    server = servers(
+def _start(servers: ServerStarter, database_url: str) -> Server:
+    return servers(
         "slow-clients",
         server_env(
-            DATABASE_URL=ops_database_url,
+            DATABASE_URL=database_url,
             HOST="127.0.0.1",
             PORT=str(free_port()),
             ENVIRONMENT="test",
@@ -93,6 +92,12 @@ def test_half_sent_requests_are_closed_and_never_crowd_out_real_ones(
             REQUEST_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT),
         ),
     )
+
+
+def test_half_sent_requests_are_closed_and_never_crowd_out_real_ones(
+    servers: ServerStarter, ops_database_url: str
+) -> None:
+    server = _start(servers, ops_database_url)
     sockets = _open_slow_connections(server)
     opened_at = time.monotonic()
     try:
@@ -114,3 +119,36 @@ def test_half_sent_requests_are_closed_and_never_crowd_out_real_ones(
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _send_headers(server: Server, headers: bytes) -> bytes:
+    """Sends a request with these header lines as fast as it can; what the server answers."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        # Closed while we were still sending: the answer is already waiting.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b"Connection: close" not in headers and b"\r\n\r\n" in answer:
+                    break
+        except ConnectionResetError:
+            pass
+        return answer
+
+
+def test_endless_request_headers_are_cut_off_with_431(
+    servers: ServerStarter, ops_database_url: str
+) -> None:
+    server = _start(servers, ops_database_url)
+
+    huge_value = _send_headers(server, b"X-Big: " + b"a" * (1024 * 1024) + b"\r\n")
+    many = _send_headers(server, b"".join(b"X-H%d: v\r\n" % i for i in range(20_000)))
+    ordinary = _send_headers(server, b"X-Fine: " + b"a" * 8192 + b"\r\nConnection: close\r\n")
+
+    for answer in (huge_value, many):
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+        assert b"Request header fields too large" in answer
+    assert ordinary.startswith(b"HTTP/1.1 200"), ordinary[:200]
+    assert server.running
