@@ -13,6 +13,7 @@ from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import AppError
 from app.core.logs import configure_logging
+from app.core.serving import DeadlineHttpProtocol
 from app.users.schemas import Email, FullName, NewPassword
 from app.users.service import UserService
 
@@ -58,6 +59,8 @@ def serve() -> None:
         access_log=False,  # the app writes one structured line per request
         log_config=None,  # the app configures logging
         server_header=False,
+        # uvicorn's HTTP/1.1 protocol, with a deadline for each request to arrive in full.
+        http=DeadlineHttpProtocol,
     )
 
 

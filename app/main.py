@@ -26,6 +26,7 @@ from app.core.db import create_database
 from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
+from app.core.security import configure_password_hashing
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.jobs.metrics import JOBS_SUBMITTED
 from app.jobs.router import admin_router as admin_jobs_router
@@ -46,9 +47,7 @@ def create_context(settings: Settings) -> AppContext:
     return AppContext(
         settings=settings,
         database=database,
-        login_throttle=create_login_throttle(
-            settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
-        ),
+        login_throttle=create_login_throttle(settings),
         revalidation_cache=revalidation_cache,
         change_listener=create_change_listener(database.engine, settings, revalidation_cache),
         metrics=metrics,
@@ -85,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
     warn_about_unsafe_defaults(settings)
+    configure_password_hashing(
+        settings.password_hash_concurrency, settings.password_hash_max_wait_seconds
+    )
     context = create_context(settings)
 
     @asynccontextmanager
@@ -106,6 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
         middleware=middleware(settings),
+        # Starlette would answer `/path/` with a redirect to `/path` built from the Host header
+        # (an absolute URL any client can point elsewhere, and `//host/` becomes an open
+        # redirect). A URL that is not a route is a 404.
+        redirect_slashes=False,
     )
     app.state.context = context
     install_error_handlers(app)

@@ -1,6 +1,7 @@
 """Who is calling: a Bearer token first, else the HTTP-only cookie set at login. Every
 authenticated route depends on `get_caller`."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -9,7 +10,9 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from app.auth.caller import Caller
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
+from app.auth.throttle import LoginThrottle
 from app.context import get_context
+from app.core.credentials import presented_token
 from app.core.db import READ_ONLY_METHODS, SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.http_cache import PRIVATE_CACHE_HEADERS
@@ -35,17 +38,22 @@ async def get_auth_service(session: SessionDep, request: Request) -> AuthService
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
-BearerToken = Annotated[str | None, Depends(bearer_scheme)]
-CookieToken = Annotated[str | None, Depends(cookie_scheme)]
+# Declared for the API docs (the Authorize button); the token itself is read by the one
+# function the CSRF check reads it with, so both see the same credential.
+BearerScheme = Annotated[str | None, Depends(bearer_scheme)]
+CookieScheme = Annotated[str | None, Depends(cookie_scheme)]
 
 
-def the_token(bearer_token: str | None, cookie_token: str | None) -> str | None:
-    """A Bearer header wins over the cookie."""
-    return bearer_token or cookie_token
+def request_token(request: Request) -> str | None:
+    """A Bearer token first, else the login cookie (app/core/credentials.py)."""
+    presented = presented_token(request.headers, ACCESS_TOKEN_COOKIE)
+    return presented.token if presented else None
 
 
-async def get_request_token(bearer_token: BearerToken, cookie_token: CookieToken) -> str | None:
-    return the_token(bearer_token, cookie_token)
+async def get_request_token(
+    request: Request, _bearer: BearerScheme, _cookie: CookieScheme
+) -> str | None:
+    return request_token(request)
 
 
 RequestToken = Annotated[str | None, Depends(get_request_token)]
@@ -53,12 +61,12 @@ RequestToken = Annotated[str | None, Depends(get_request_token)]
 
 async def get_caller(
     auth: AuthServiceDep,
-    bearer_token: BearerToken,
-    cookie_token: CookieToken,
+    _bearer: BearerScheme,
+    _cookie: CookieScheme,
     request: Request,
     response: Response,
 ) -> Caller:
-    token = the_token(bearer_token, cookie_token)
+    token = request_token(request)
     if not token:
         raise NotAuthenticated
     caller = await auth.caller_for_token(token, read_only=request.method in READ_ONLY_METHODS)
@@ -96,3 +104,17 @@ async def client_address(request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def spend_password_check(request: Request, client: ClientAddress) -> AsyncIterator[None]:
+    """On every route where an unauthenticated caller makes us hash a password: one of the
+    client's few concurrent checks, and one of its budget for the window, whatever the email
+    (app/auth/throttle.py)."""
+    throttle: LoginThrottle = get_context(request).login_throttle
+    async with throttle.client_check_slot(client):
+        await throttle.spend_client_check(client)
+        yield
+
+
+# Released when the route returns, not once the answer is sent.
+PasswordCheckBudget = Depends(spend_password_check, scope="function")

@@ -11,6 +11,7 @@ from app.auth.dependencies import (
     AuthServiceDep,
     ClientAddress,
     CurrentUser,
+    PasswordCheckBudget,
     RequestToken,
 )
 from app.auth.schemas import (
@@ -25,19 +26,21 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import NO_STORE
+from app.core.json_values import StrictJSONRoute
 from app.users.schemas import PasswordChange, UserRead, UserResponse, UserStatusUpdate
 from app.users.service import UserService
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
-account_router = APIRouter(prefix="/api/users", tags=["users"])
-admin_router = APIRouter(prefix="/api/admin/users", tags=["admin"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=StrictJSONRoute)
+account_router = APIRouter(prefix="/api/users", tags=["users"], route_class=StrictJSONRoute)
+admin_router = APIRouter(prefix="/api/admin/users", tags=["admin"], route_class=StrictJSONRoute)
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserResponse,
-    responses=error_responses(409, 422),
+    responses=error_responses(409, 422, 429, 503),
+    dependencies=[PasswordCheckBudget],
 )
 async def register(body: RegisterRequest, session: SessionDep) -> UserResponse:
     """Create an account. The email is case-insensitive and must not be taken."""
@@ -45,7 +48,12 @@ async def register(body: RegisterRequest, session: SessionDep) -> UserResponse:
     return UserResponse(user=UserRead.model_validate(user), message="User registered successfully")
 
 
-@router.post("/login", response_model=LoginResponse, responses=error_responses(401, 422, 429))
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    responses=error_responses(401, 422, 429, 503),
+    dependencies=[PasswordCheckBudget],
+)
 async def login(
     body: LoginRequest,
     response: Response,
@@ -64,7 +72,12 @@ async def login(
     )
 
 
-@router.post("/token", response_model=TokenResponse, responses=error_responses(401, 422, 429))
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    responses=error_responses(401, 422, 429, 503),
+    dependencies=[PasswordCheckBudget],
+)
 async def token(
     form: Annotated[TokenForm, Form()],
     auth: AuthServiceDep,
@@ -72,7 +85,7 @@ async def token(
     response: Response,
 ) -> TokenResponse:
     """OAuth2 password flow (username = email): what the docs page's Authorize button calls."""
-    result = await auth.login(form.username.lower(), form.password, client=client)
+    result = await auth.login(form.username, form.password, client=client)
     response.headers.update(NO_STORE)
     return TokenResponse(access_token=result.token.token, expires_in=result.token.expires_in)
 
@@ -94,7 +107,9 @@ async def read_me(user: CurrentUser) -> UserResponse:
 
 
 @account_router.post(
-    "/me/password", response_model=TokenResponse, responses=error_responses(400, 401, 422)
+    "/me/password",
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 422, 429, 503),
 )
 async def change_password(
     body: PasswordChange,
@@ -102,9 +117,13 @@ async def change_password(
     auth: AuthServiceDep,
     response: Response,
     settings: SettingsDep,
+    client: ClientAddress,
 ) -> TokenResponse:
-    """Change the password. Every earlier token stops working; this answer carries a new one."""
-    token = await auth.change_password(user, body.current_password, body.new_password)
+    """Change the password. Every earlier token stops working; this answer carries a new one.
+    Wrong current passwords are throttled as failed logins are."""
+    token = await auth.change_password(
+        user, body.current_password, body.new_password, client=client
+    )
     set_token_cookie(response, token.token, settings)
     response.headers.update(NO_STORE)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)

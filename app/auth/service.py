@@ -21,6 +21,7 @@ from app.core.security import (
     verify_password,
 )
 from app.models import User
+from app.users.emails import normalize_email
 from app.users.repository import UserRepository
 
 
@@ -30,6 +31,13 @@ class InvalidCredentials(NotAuthenticated):
 
 class WrongCurrentPassword(InvalidInput):
     detail = "Current password is incorrect"
+
+
+def _canonical_email(login_name: str) -> str | None:
+    try:
+        return normalize_email(login_name)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +60,11 @@ class AuthService:
         self.throttle = throttle
         self.revalidations = revalidations
 
-    async def login(self, email: str, password: str, *, client: str) -> Login:
-        key = self.throttle.key(email, client)
+    async def login(self, login_name: str, password: str, *, client: str) -> Login:
+        """`login_name` as the caller typed it (the form's username is any text): an address
+        counts in its canonical form, and anything that is not one matches no account."""
+        email = _canonical_email(login_name)
+        key = self.throttle.key(email or login_name, client)
         try:
             await self.throttle.check(key)
         except TooManyLoginAttempts:
@@ -68,8 +79,8 @@ class AuthService:
         await self.throttle.succeeded(key)
         return Login(user=user, token=self._issue(user))
 
-    async def _authenticate(self, email: str, password: str) -> User:
-        user = await self.users.get_by_email(email)
+    async def _authenticate(self, email: str | None, password: str) -> User:
+        user = None if email is None else await self.users.get_by_email(email)
         if user is None:
             # As slow as a wrong password, so timing does not tell which emails exist.
             await burn_password_check(password)
@@ -110,14 +121,30 @@ class AuthService:
         await self.tokens.purge_expired(datetime.now(UTC))
         await self.tokens.revoke(claims.jti, claims.user_id, claims.expires_at)
 
-    async def change_password(self, user: User, current: str, new: str) -> AccessToken:
-        """Every token issued before the change stops working; the caller gets a fresh one."""
+    async def change_password(
+        self, user: User, current: str, new: str, *, client: str
+    ) -> AccessToken:
+        """Every token issued before the change stops working; the caller gets a fresh one.
+        Wrong current passwords count as failed logins do (same account, same client, same
+        budget). Of two changes made with one token at once, one wins; the other is refused
+        as its token no longer holds."""
+        key = self.throttle.key(user.email, client)
+        try:
+            await self.throttle.check(key)
+        except TooManyLoginAttempts:
+            FAILED_LOGINS.labels("throttled").inc()
+            raise
         if not await verify_password(current, user.hashed_password):
+            FAILED_LOGINS.labels("wrong_current_password").inc()
+            await self.throttle.failed(key)
             raise WrongCurrentPassword
-        user.hashed_password = await hash_password(new)
-        user.token_version += 1
-        await self.users.session.flush()
-        return self._issue(user)
+        new_version = await self.users.replace_password(
+            user.user_id, await hash_password(new), token_version=user.token_version
+        )
+        if new_version is None:
+            raise InvalidSession
+        await self.throttle.succeeded(key)
+        return create_access_token(user.user_id, new_version, self.settings)
 
     def _issue(self, user: User) -> AccessToken:
         return create_access_token(user.user_id, user.token_version, self.settings)

@@ -33,8 +33,19 @@ class Settings(BaseSettings):
     # Login throttling: this many failures for one email from one client within the window -> 429.
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Password checks (logins, registrations) one client may ask for within the window, across
+    # all emails: past it, 429 before any hashing.
+    client_max_password_checks: int = Field(default=30, ge=1)
+    client_password_check_window_seconds: int = Field(default=60, ge=1)
+    # ... and may have this many in progress at once (per process); a few more wait for a turn
+    # (up to PASSWORD_HASH_MAX_WAIT_SECONDS), the rest -> 429.
+    client_max_concurrent_password_checks: int = Field(default=4, ge=1)
     # Shared counters for several instances; in-process memory when unset.
     redis_url: str | None = None
+    # argon2 hashes computed at once in one process (unset: one per CPU), and how long a request
+    # may wait for a turn before it is answered 503 with Retry-After.
+    password_hash_concurrency: int | None = Field(default=None, ge=1)
+    password_hash_max_wait_seconds: float = Field(default=2, ge=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Connect and pool-wait timeout, and the longest a statement may run, in seconds.
@@ -64,6 +75,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For / -Proto are believed (comma-separated addresses or "*").
     forwarded_allow_ips: str = "127.0.0.1"
     graceful_shutdown_seconds: int = Field(default=30, ge=1)
+    # A request must arrive in full (headers and body) within this long, or its connection is
+    # closed: half-sent requests cannot pile up (app/core/serving.py).
+    request_read_timeout_seconds: float = Field(default=15, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

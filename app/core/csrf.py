@@ -7,12 +7,12 @@ Login is covered too, so no foreign page can log a visitor into another account.
 """
 
 from collections.abc import Iterable
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.credentials import presented_token
 from app.core.errors import error_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -32,18 +32,6 @@ def _origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _has_cookie(cookie_header: str | None, name: str) -> bool:
-    if not cookie_header:
-        return False
-    cookies: SimpleCookie = SimpleCookie()
-    try:
-        cookies.load(cookie_header)
-    except CookieError:
-        # Unparseable: assume it carries the cookie, so the origin check still applies.
-        return name in cookie_header
-    return name in cookies
-
-
 class CSRFMiddleware:
     def __init__(self, app: ASGIApp, trusted_origins: Iterable[str], cookie_name: str) -> None:
         self.app = app
@@ -55,11 +43,13 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        bearer = headers.get("authorization", "").lower().startswith("bearer ")
+        # Read as authentication reads it (app/core/credentials.py): a request is
+        # cookie-authenticated exactly when the route will take its token from the cookie.
+        presented = presented_token(headers, self.cookie_name)
         cookie_auth = (
-            not bearer
+            presented is not None
+            and presented.source == "cookie"
             and scope["path"] not in COOKIELESS_PATHS
-            and _has_cookie(headers.get("cookie"), self.cookie_name)
         )
         is_login = scope["path"] in LOGIN_PATHS
         if cookie_auth or is_login:

@@ -83,11 +83,18 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # FastAPI's list of field errors, minus the echoed input: it may hold a password.
-    errors = [
-        {key: value for key, value in error.items() if key not in {"input", "url", "ctx"}}
-        for error in exc.errors()
-    ]
+    errors = [_public_error(error) for error in exc.errors()]
     return error_response(422, jsonable_encoder(errors))
+
+
+def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    public = {key: value for key, value in error.items() if key not in {"input", "url", "ctx"}}
+    # A body that is not acceptable JSON: the parser's reason says which rule it broke (it
+    # never quotes the body).
+    reason = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "json_invalid" and isinstance(reason, str):
+        public["msg"] = f"Invalid JSON: {reason}"
+    return public
 
 
 # What a lost, refused or timed-out connection to the database (or Redis) surfaces as.
@@ -145,7 +152,7 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state",
     422: "Validation error",
     429: "Too many attempts; see Retry-After",
-    503: "Database unavailable; retry shortly",
+    503: "Database unavailable or too busy; retry after Retry-After",
 }
 
 

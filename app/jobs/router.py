@@ -6,6 +6,7 @@ from app.auth.dependencies import AdminCaller, CurrentCaller
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import etag_matches, json_with_etag, not_modified
+from app.core.json_values import StrictJSONRoute
 from app.jobs.schemas import (
     JobCreate,
     JobDetail,
@@ -19,8 +20,8 @@ from app.jobs.schemas import (
 from app.jobs.service import JobService
 from app.models import JobStatus
 
-router = APIRouter(prefix="/api/users/jobs", tags=["jobs"])
-admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"])
+router = APIRouter(prefix="/api/users/jobs", tags=["jobs"], route_class=StrictJSONRoute)
+admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"], route_class=StrictJSONRoute)
 
 
 async def get_job_service(session: SessionDep) -> JobService:

@@ -1,9 +1,10 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.schemas import RequestModel
+from app.users.emails import MAX_EMAIL_LENGTH, normalize_email
 
 MIN_PASSWORD_LENGTH = 8
 # argon2 would happily hash megabytes; a cap keeps a login from being a CPU lever.
@@ -25,7 +26,12 @@ Password = Annotated[
     str, Field(min_length=1, max_length=MAX_PASSWORD_BYTES), AfterValidator(_password_fits)
 ]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(str.lower)]
+# Refused when not an address; otherwise its canonical form (app/users/emails.py).
+Email = Annotated[
+    str,
+    Field(max_length=MAX_EMAIL_LENGTH, json_schema_extra={"format": "email"}),
+    AfterValidator(normalize_email),
+]
 
 
 class UserRead(BaseModel):

@@ -1,9 +1,10 @@
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.security import hash_password
 from app.models import User
+from app.users.emails import normalize_email
 from app.users.repository import UserRepository
 
 
@@ -23,7 +24,7 @@ class UserService:
     async def create_user(
         self, email: str, password: str, full_name: str | None = None, *, is_admin: bool = False
     ) -> User:
-        email = email.lower()
+        email = normalize_email(email)
         if await self.users.get_by_email(email) is not None:
             raise EmailTaken
         user = User(
@@ -40,7 +41,13 @@ class UserService:
             raise EmailTaken from exc
 
     async def set_active(self, actor_id: int, user_id: int, *, is_active: bool) -> User:
-        user = await self.users.get(user_id)
+        """At least one active admin remains, also when admins deactivate each other at the
+        same moment: the active admins' rows are locked first, so the second of two such
+        requests finds its own actor no longer an active admin."""
+        active_admins = await self.users.lock_active_admins()
+        if actor_id not in {admin.user_id for admin in active_admins}:
+            raise Forbidden("Admin privileges required")
+        user = await self.users.get_for_update(user_id)
         if user is None:
             raise UserNotFound
         if user.user_id == actor_id and not is_active:

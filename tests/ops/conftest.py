@@ -28,7 +28,9 @@ from tests.apps import OpenApp, make_settings, open_app
 from tests.conftest import alembic_config
 from tests.ops.servers import Server, start_server
 
-OPS_DATABASE = "jobs_ops"
+# Named after the suite's database, so that runs on different test databases (one per
+# checkout) never drop each other's server database.
+OPS_DATABASE_SUFFIX = "_ops"
 
 
 AppBuilder = Callable[..., Awaitable[OpenApp]]
@@ -90,13 +92,14 @@ def ops_database_url(database_url: str) -> Iterator[str]:
         pytest.fail("real-server tests need PostgreSQL: mark them postgres_only")
     url = make_url(database_url)
     maintenance = url.set(database="postgres").render_as_string(hide_password=False)
-    ops_url = url.set(database=OPS_DATABASE).render_as_string(hide_password=False)
-    asyncio.run(_recreate_database(maintenance, OPS_DATABASE, create=True))
+    ops_database = f"{url.database}{OPS_DATABASE_SUFFIX}"
+    ops_url = url.set(database=ops_database).render_as_string(hide_password=False)
+    asyncio.run(_recreate_database(maintenance, ops_database, create=True))
     command.upgrade(alembic_config(ops_url), "head")
     try:
         yield ops_url
     finally:
-        asyncio.run(_recreate_database(maintenance, OPS_DATABASE, create=False))
+        asyncio.run(_recreate_database(maintenance, ops_database, create=False))
 
 
 ServerStarter = Callable[..., Server]
