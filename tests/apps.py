@@ -23,6 +23,18 @@ class OpenApp:
     app: FastAPI
     client: AsyncClient
     settings: Settings
+    stack: AsyncExitStack
+    raise_app_exceptions: bool = True
+
+    async def client_at(self, address: str) -> AsyncClient:
+        """Another client of the same app, calling from `address` (as callers behind different
+        machines would); closed with the app."""
+        transport = ASGITransport(
+            app=self.app, raise_app_exceptions=self.raise_app_exceptions, client=(address, 4321)
+        )
+        return await self.stack.enter_async_context(
+            AsyncClient(transport=transport, base_url=BASE_URL)
+        )
 
     @property
     def context(self) -> AppContext:
@@ -74,4 +86,10 @@ async def open_app(
         client = await stack.enter_async_context(
             AsyncClient(transport=transport, base_url=BASE_URL)
         )
-        yield OpenApp(app=app, client=client, settings=settings)
+        yield OpenApp(
+            app=app,
+            client=client,
+            settings=settings,
+            stack=stack,
+            raise_app_exceptions=raise_app_exceptions,
+        )

@@ -5,36 +5,33 @@ callers behind different machines would."""
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
-from app.core.db import create_sessionmaker, dispose_database
-from app.main import create_app
+from app.core.db import create_sessionmaker
 from app.models import User
-from tests.conftest import TEST_SECRET_KEY
+from tests.apps import OpenApp, make_settings, open_app
 from tests.factories import create_user
 
 
 @dataclass
 class LiveApp:
-    app: FastAPI
-    settings: Settings
+    opened: OpenApp
     engine: AsyncEngine  # the test's own, for arranging and checking committed data
-    stack: AsyncExitStack
     emails: list[str] = field(default_factory=list)
 
+    @property
+    def settings(self) -> Settings:
+        return self.opened.settings
+
     async def client(self, address: str = "127.0.0.1") -> AsyncClient:
-        transport = ASGITransport(app=self.app, raise_app_exceptions=False, client=(address, 4321))
-        return await self.stack.enter_async_context(
-            AsyncClient(transport=transport, base_url="https://testserver")
-        )
+        return await self.opened.client_at(address)
 
     def email(self, prefix: str) -> str:
         email = f"live-{prefix}-{uuid.uuid4().hex[:12]}@example.com"
@@ -56,25 +53,18 @@ class LiveApp:
 async def live_app(
     database_url: str, engine: AsyncEngine, **overrides: Any
 ) -> AsyncIterator[LiveApp]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
+    settings = make_settings(
+        database_url,
         database_pool_size=20,
         database_max_overflow=10,
         database_timeout_seconds=10,
         **overrides,
     )
-    app = create_app(settings)
-    async with AsyncExitStack() as stack:
-        live = LiveApp(app=app, settings=settings, engine=engine, stack=stack)
+    async with open_app(settings, raise_app_exceptions=False) as opened:
+        live = LiveApp(opened=opened, engine=engine)
         try:
             yield live
         finally:
-            await stack.aclose()
-            await dispose_database(app.state)
-            await app.state.login_throttle.counter.close()
             if live.emails:
                 async with engine.begin() as connection:
                     await connection.execute(delete(User).where(User.email.in_(live.emails)))

@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_sessionmaker, dispose_database, install_sessionmakers
-from app.main import create_app
-from tests.conftest import TEST_SECRET_KEY
+from app.core.db import create_sessionmaker
+from tests.apps import make_settings, open_app
 from tests.factories import PASSWORD, bearer, create_job, create_user
 from tests.live_app import live_app
 
@@ -38,29 +37,9 @@ async def _clients(
     connection: AsyncConnection, database_url: str, *addresses: str, **overrides: Any
 ) -> AsyncIterator[list[AsyncClient]]:
     """Clients at these addresses, for one app of its own, inside the test's transaction."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
-        **overrides,
-    )
-    app = create_app(settings)
-    install_sessionmakers(app.state, connection, join_transaction_mode="create_savepoint")
-    clients = [
-        AsyncClient(
-            transport=ASGITransport(app=app, client=(address, 4321)),
-            base_url="https://testserver",
-        )
-        for address in addresses
-    ]
-    try:
-        yield clients
-    finally:
-        for client in clients:
-            await client.aclose()
-        await app.state.login_throttle.counter.close()
-        await dispose_database(app.state)
+    settings = make_settings(database_url, **overrides)
+    async with open_app(settings, connection=connection) as opened:
+        yield [await opened.client_at(address) for address in addresses]
 
 
 async def test_wrong_current_passwords_are_throttled_like_failed_logins(
