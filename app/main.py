@@ -28,6 +28,7 @@ from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security import configure_password_hashing
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.docs import install_docs
 from app.jobs.metrics import JOBS_SUBMITTED
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
@@ -112,7 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # (an absolute URL any client can point elsewhere, and `//host/` becomes an open
         # redirect). A URL that is not a route is a 404.
         redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.context = context
     install_error_handlers(app)
     for router in (

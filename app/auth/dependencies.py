@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
+from fastapi.security import OAuth2PasswordBearer
 
 from app.auth.caller import Caller
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
@@ -18,11 +18,17 @@ from app.core.errors import Forbidden, NotAuthenticated
 from app.core.http_cache import PRIVATE_CACHE_HEADERS
 from app.models import User
 
-bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
-cookie_scheme = APIKeyCookie(
-    name=ACCESS_TOKEN_COOKIE,
+# The one scheme the docs page offers: the password flow, email as username. Browsers use the
+# HTTP-only cookie instead, which no page script can read or type in, so it is described here
+# rather than offered as a scheme with a value box.
+bearer_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/auth/token",
     auto_error=False,
-    description="Set by POST /api/auth/login; HTTP-only, sent by browsers with credentials.",
+    description=(
+        "Log in with your email as username. Browsers are authenticated by the HTTP-only "
+        f"`{ACCESS_TOKEN_COOKIE}` cookie that `POST /api/auth/login` sets instead; a Bearer "
+        "token wins when both are sent."
+    ),
 )
 
 
@@ -41,7 +47,6 @@ AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 # Declared for the API docs (the Authorize button); the token itself is read by the one
 # function the CSRF check reads it with, so both see the same credential.
 BearerScheme = Annotated[str | None, Depends(bearer_scheme)]
-CookieScheme = Annotated[str | None, Depends(cookie_scheme)]
 
 
 def request_token(request: Request) -> str | None:
@@ -50,9 +55,7 @@ def request_token(request: Request) -> str | None:
     return presented.token if presented else None
 
 
-async def get_request_token(
-    request: Request, _bearer: BearerScheme, _cookie: CookieScheme
-) -> str | None:
+async def get_request_token(request: Request, _bearer: BearerScheme) -> str | None:
     return request_token(request)
 
 
@@ -62,7 +65,6 @@ RequestToken = Annotated[str | None, Depends(get_request_token)]
 async def get_caller(
     auth: AuthServiceDep,
     _bearer: BearerScheme,
-    _cookie: CookieScheme,
     request: Request,
     response: Response,
 ) -> Caller:
