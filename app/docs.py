@@ -22,9 +22,9 @@ _ASSETS = files("fastapi_offline") / "static"
 # The password flow is the one way to log in from the docs. Swagger UI always draws client id
 # and secret fields for it, which this API neither needs nor reads: they only confuse.
 _HIDE_CLIENT_FIELDS = """<style>
-.auth-container .wrapper:has(#client_id),
-.auth-container .wrapper:has(#client_secret),
-.auth-container .wrapper:has(#password_type) { display: none; }
+.auth-container .wrapper:has(> label[for^="client_id"]),
+.auth-container .wrapper:has(> label[for^="client_secret"]),
+.auth-container .wrapper:has(> label[for="password_type"]) { display: none; }
 </style>
 </head>"""
 
