@@ -21,10 +21,13 @@ from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.jobs.embedded import EmbeddedWorker
+from app.jobs.engine import EmbeddedWorkQueue, create_work_queue
 from app.jobs.fast_path import DashboardFastPath
 from app.jobs.revalidation_cache import RevalidationCache, create_change_listener
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
+from app.jobs.router import types_router as job_types_router
 from app.users.router import admin_router as admin_users_router
 from app.users.router import router as users_router
 
@@ -43,6 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # notifications arrive (app/jobs/revalidation_cache.py).
     revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
     change_listener = create_change_listener(engine, settings, revalidation_cache)
+    # Where submits queue their work; on SQLite this process also runs it.
+    work_queue = create_work_queue(settings)
+    embedded_worker = (
+        EmbeddedWorker(engine, settings, work_queue)
+        if isinstance(work_queue, EmbeddedWorkQueue) and settings.embedded_worker
+        else None
+    )
     login_throttle = create_login_throttle(
         settings.redis_url, settings.login_max_failures, settings.login_failure_window_seconds
     )
@@ -56,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         if change_listener is not None:
             change_listener.start()
+        if embedded_worker is not None:
+            await embedded_worker.start()
         yield
+        if embedded_worker is not None:
+            await embedded_worker.stop()
         if change_listener is not None:
             await change_listener.stop()
         await login_throttle.counter.close()
@@ -76,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.forget_changed_users = revalidation_cache.forget
     app.state.change_listener = change_listener
     app.state.login_throttle = login_throttle
+    app.state.work_queue = work_queue
     app.state.metrics_registry, app.state.pool_collector = app_registry(engine)
 
     install_error_handlers(app)
@@ -106,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         users_router,
         jobs_router,
+        job_types_router,
         admin_jobs_router,
         admin_users_router,
     ):

@@ -10,7 +10,18 @@ from app.core.config import Settings
 
 CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s%(context)s"
 # Extra fields an access line carries; the console format shows them after the message.
-CONTEXT_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id")
+CONTEXT_FIELDS = (
+    "method",
+    "route",
+    "path",
+    "status",
+    "duration_ms",
+    "user_id",
+    "job_id",
+    "job_type",
+    "attempt",
+    "outcome",
+)
 
 
 class _ConsoleFormatter(logging.Formatter):
