@@ -353,9 +353,7 @@ async def test_moderately_nested_parameters_the_type_does_not_know_are_422_namin
     created = await client.post(JOBS_URL, content=_nested_job(20), headers={**JSON, **headers})
 
     assert created.status_code == 422
-    assert [error["loc"] for error in created.json()["detail"]] == [
-        ["body", "parameters", "deep"]
-    ]
+    assert [error["loc"] for error in created.json()["detail"]] == [["body", "parameters", "deep"]]
     assert await _job_total(client, user, settings) == 0
 
 
