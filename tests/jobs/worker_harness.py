@@ -97,7 +97,7 @@ class Pipeline:
         run_dir = self.workdir / name
         run_dir.mkdir(exist_ok=True)
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: ASYNC220  (returns at once; a Popen handle is wanted)
                 [sys.executable, "-m", "app", "worker"],
                 cwd=run_dir,
                 env=server_env(**settings),
