@@ -134,8 +134,13 @@ def create_engine_app(settings: Settings) -> procrastinate.App:
     """procrastinate's App with every job type's task registered; not yet opened."""
     from app.jobs.runner import register_tasks
 
+    if settings.log_level != "DEBUG":
+        # Our runner logs each job's start and outcome with its ids; procrastinate's own lines
+        # (two per job, three per recovery check) would only repeat them.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     connector: procrastinate.BaseConnector
-    if make_url(settings.database_url).get_backend_name() == "postgresql":
+    postgres = make_url(settings.database_url).get_backend_name() == "postgresql"
+    if postgres:
         connector = procrastinate.PsycopgConnector(
             conninfo=psycopg_conninfo(settings.database_url),
             min_size=1,
@@ -147,5 +152,5 @@ def create_engine_app(settings: Settings) -> procrastinate.App:
     else:
         connector = InMemoryConnector()
     app = procrastinate.App(connector=connector)
-    register_tasks(app, settings)
+    register_tasks(app, settings, recovery=postgres)
     return app

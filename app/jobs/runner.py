@@ -182,7 +182,9 @@ async def recover_stalled_work(app: procrastinate.App, stalled_seconds: float) -
     return recovered
 
 
-def register_tasks(app: procrastinate.App, settings: Settings) -> None:
+def register_tasks(app: procrastinate.App, settings: Settings, *, recovery: bool) -> None:
+    """A task per job type; with `recovery`, the periodic check for stalled work (pointless
+    for the embedded worker, alone with its in-memory queue)."""
     for job_type in registered_types().values():
         app.task(
             name=task_name(job_type.name),
@@ -191,6 +193,8 @@ def register_tasks(app: procrastinate.App, settings: Settings) -> None:
             retry=EngineRetry(job_type.retry_wait_seconds),
         )(_task_for(job_type))
 
+    if not recovery:
+        return
     stalled_seconds = settings.worker_stalled_seconds
 
     # One check every few seconds across all workers (procrastinate defers each tick once).

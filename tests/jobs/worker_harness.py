@@ -51,13 +51,14 @@ class WorkerProcess:
         except OSError:
             return "(no log)"
 
-    async def wait_ready(self) -> None:
-        # Awaits, so that what the test runs on its event loop (a TCP proxy) keeps serving.
+    async def wait_ready(self, engine: AsyncEngine, registered_before: int) -> None:
+        """Until the worker has registered itself with the engine. Awaits, so that what the
+        test runs on its event loop (a TCP proxy) keeps serving."""
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early:\n{self.log()[-3000:]}")
-            if "Starting worker on all queues" in self.log():
+            if await _last_worker_id(engine) > registered_before:
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"{self.name} not ready in {READY_TIMEOUT}s:\n{self.log()[-3000:]}")
@@ -93,6 +94,7 @@ class Pipeline:
             "WORKER_CONCURRENCY": "10",
             **env,
         }
+        registered_before = await _last_worker_id(self.engine)
         log_path = self.workdir / f"{name}.log"
         run_dir = self.workdir / name
         run_dir.mkdir(exist_ok=True)
@@ -108,7 +110,7 @@ class Pipeline:
             )
         worker = WorkerProcess(name=name, log_path=log_path, process=process)
         self.workers.append(worker)
-        await worker.wait_ready()
+        await worker.wait_ready(self.engine, registered_before)
         return worker
 
     async def user(self) -> dict[str, str]:
@@ -167,6 +169,12 @@ class Pipeline:
             key=f"job-{job_id}",
         )
         return [str(status) for (status,) in found]
+
+
+async def _last_worker_id(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        found = await connection.scalar(text("SELECT max(id) FROM procrastinate_workers"))
+    return int(found or 0)
 
 
 async def reset(engine: AsyncEngine) -> None:
