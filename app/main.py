@@ -1,6 +1,7 @@
 """The ASGI application: `app.main:app`."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     work_queue = create_work_queue(settings)
     embedded_worker = (
         EmbeddedWorker(engine, settings, work_queue)
-        if isinstance(work_queue, EmbeddedWorkQueue) and settings.embedded_worker
+        if isinstance(work_queue, EmbeddedWorkQueue) and embedded_worker_allowed(settings)
         else None
     )
     login_throttle = create_login_throttle(
@@ -129,6 +130,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(metrics_router(settings.metrics_token))
     return app
+
+
+def embedded_worker_allowed(settings: Settings) -> bool:
+    if not settings.embedded_worker:
+        return False
+    if settings.web_concurrency > 1:
+        # Each process would queue every unfinished job again at start-up and run it too.
+        logging.getLogger(__name__).warning(
+            "jobs are not run: the embedded worker (SQLite) needs WEB_CONCURRENCY=1; "
+            "for more processes use PostgreSQL and `python -m app worker`"
+        )
+        return False
+    return True
 
 
 def is_sane_request_id(value: str) -> bool:

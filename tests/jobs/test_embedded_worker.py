@@ -109,3 +109,22 @@ def test_a_job_left_running_by_a_killed_server_runs_again_after_a_restart(serve:
     done = _wait_for(second, headers, job_id, "completed")
 
     assert done["attempts"] == 2
+
+
+def test_cancelling_a_running_job_stops_it(serve: Any) -> None:
+    server = serve("api")
+    headers = _login(server)
+    job_id = httpx.post(
+        f"{server.url}/api/users/jobs",
+        json={"job_name": "long", "job_type": "simple", "parameters": {"seconds": 30}},
+        headers=headers,
+    ).json()["job"]["job_id"]
+    _wait_for(server, headers, job_id, "running")
+
+    cancelled = httpx.post(f"{server.url}/api/users/jobs/{job_id}/cancel", headers=headers)
+    time.sleep(1.5)  # the handler would report progress every second
+    later = httpx.get(f"{server.url}/api/users/jobs/{job_id}", headers=headers).json()["job"]
+
+    assert cancelled.status_code == 200
+    assert later == cancelled.json()["job"]
+    assert "job cancelled while running" in server.log()
