@@ -42,7 +42,8 @@ WRITER_EMAIL=bench-writer@example.com
 PASSWORD='bench password 12345'
 # Fixed, 48 characters, good for this throwaway benchmark only.
 SECRET_KEY_VALUE=bench-only-signing-key-never-use-in-production01
-SUBMIT_BODY='{"job_name": "bench submit", "job_type": "bench", "parameters": {"source": "wrk", "n": 1}}'
+# A registered type (an unknown one is 422); queued, never run: no worker runs during the bench.
+SUBMIT_BODY='{"job_name": "bench submit", "job_type": "simple", "parameters": {"seconds": 0}}'
 LIST_PATH=/api/users/jobs
 STATS_PATH=/api/users/jobs/stats
 BASE_URL="http://127.0.0.1:$PORT"

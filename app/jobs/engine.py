@@ -9,7 +9,7 @@ procrastinate's in-memory queue (app/jobs/embedded.py); see docs/jobs.md for its
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import procrastinate
@@ -77,10 +77,11 @@ class EmbeddedWorkQueue:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def enqueue(self, session: AsyncSession, job_id: int, job_type: str) -> None:
-        self._after_commit(session, self.defer(job_id, job_type, work_args(job_id)))
+        args = work_args(job_id)  # the request id, read while still in the request
+        self._after_commit(session, lambda: self.defer(job_id, job_type, args))
 
     async def withdraw(self, session: AsyncSession, job_id: int) -> None:
-        self._after_commit(session, self._abort(job_id))
+        self._after_commit(session, lambda: self._abort(job_id))
 
     async def defer(self, job_id: int, job_type: str, args: dict[str, Any]) -> None:
         if self.app is None:
@@ -104,19 +105,18 @@ class EmbeddedWorkQueue:
         if self.app is not None and work_id is not None:
             await self.app.job_manager.cancel_job_by_id_async(work_id, abort=True)
 
-    def _after_commit(self, session: AsyncSession, work: Coroutine[Any, Any, None]) -> None:
+    def _after_commit(
+        self, session: AsyncSession, work: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run `work` once the session commits; a rollback runs nothing."""
         loop = asyncio.get_running_loop()
 
         def _committed(_session: Session) -> None:
-            task = loop.create_task(work)
+            task = loop.create_task(work())
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-        def _rolled_back(_session: Session) -> None:
-            work.close()  # never awaited: nothing to queue
-
         event.listen(session.sync_session, "after_commit", _committed, once=True)
-        event.listen(session.sync_session, "after_soft_rollback", _rolled_back, once=True)
 
 
 def create_work_queue(settings: Settings) -> WorkQueue:

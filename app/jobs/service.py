@@ -4,6 +4,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -272,7 +273,7 @@ class JobService:
 
     async def report_progress(self, job_id: int, percent: float, message: str | None) -> bool:
         """False when the job is no longer running (the handler should stop)."""
-        progress = min(max(round(percent), 0), 100)
+        progress = min(max(round(percent), 0), 100) if math.isfinite(percent) else 0
         text = message[:PROGRESS_MESSAGE_LENGTH] if message else None
         return (
             await self._update_running(job_id, progress=progress, progress_message=text) is not None
