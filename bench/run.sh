@@ -12,6 +12,7 @@
 #   BENCH_API_CPU=0 BENCH_WRK_CPU=1
 #   BENCH_PGHOST=127.0.0.1 BENCH_PGPORT=5432 BENCH_PGUSER=postgres   (trust authentication)
 #   BENCH_OTHER_USERS=3000 BENCH_JOBS_PER_USER=100 BENCH_USER_JOBS=50
+#   BENCH_PIPELINE=1       0 skips the jobs pipeline (bench/pipeline.py, database jobs_bench_pipeline)
 #
 # It drops and recreates the databases jobs_bench and jobs_bench_small on that server.
 # Results go to bench/results/<run>/ and bench/results/latest.{md,json}.
@@ -453,3 +454,14 @@ cp "$RUN_DIR/summary.md" "$RESULTS/latest.md"
 cp "$RUN_DIR/summary.json" "$RESULTS/latest.json"
 echo
 log "results: $RUN_DIR (also bench/results/latest.md and latest.json)"
+
+# ---------------------------------------------------------------------------------------------
+# The jobs pipeline: API and worker processes end to end (bench/pipeline.py)
+# ---------------------------------------------------------------------------------------------
+
+if [[ "${BENCH_PIPELINE:-1}" != 0 ]]; then
+    log "pipeline: 50 users submit simple jobs while 2 workers run them"
+    "$PY" "$ROOT/bench/pipeline.py" --host "$PG_HOST" --port "$PG_PORT" --user "$PG_USER" \
+        --seconds "$DURATION_S" --logs "$RUN_DIR/logs/pipeline" | tee "$RUN_DIR/pipeline.md"
+    cp "$RUN_DIR/pipeline.md" "$RESULTS/pipeline-latest.md"
+fi
