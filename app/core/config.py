@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=2, gt=0)
     worker_stalled_seconds: float = Field(default=10, gt=0)
     worker_recovery_interval_seconds: int = Field(default=5, ge=1, le=59)
+    # The engine's record of finished work is deleted after this long (hourly).
+    worker_keep_finished_hours: int = Field(default=24, ge=1)
     # Serves the worker's Prometheus metrics on this port when set.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # On SQLite, the API process runs jobs itself (app/jobs/embedded.py).

@@ -203,6 +203,17 @@ def register_tasks(app: procrastinate.App, settings: Settings, *, recovery: bool
     async def recover(timestamp: int) -> None:
         await recover_stalled_work(app, stalled_seconds)
 
+    keep_hours = settings.worker_keep_finished_hours
+
+    # The engine's record of finished work (the job rows keep their outcome): without this,
+    # its tables grow by a row and a few events per job, and a row per recovery check.
+    @app.periodic(cron="23 * * * *")
+    @app.task(name="jobs.remove_finished_work", queue=QUEUE, queueing_lock="remove_finished")
+    async def remove_finished_work(timestamp: int) -> None:
+        await app.job_manager.delete_old_jobs(
+            nb_hours=keep_hours, include_failed=True, include_cancelled=True, include_aborted=True
+        )
+
 
 async def refresh_queue_depth(runtime: WorkerRuntime) -> None:
     async with runtime.sessionmaker() as session:

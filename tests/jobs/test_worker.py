@@ -6,11 +6,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic import command
 from sqlalchemy.engine import make_url
 
 from app.core.db import is_sqlite
+from app.jobs.engine import create_engine_app
 from app.users.repository import UserRepository
 from tests.conftest import alembic_config
 from tests.jobs.worker_harness import (
@@ -21,6 +23,7 @@ from tests.jobs.worker_harness import (
     unique_request_id,
 )
 from tests.ops.conftest import _recreate_database
+from tests.ops.servers import free_port
 from tests.tcp_proxy import REFUSE, TcpProxy
 
 pytestmark = pytest.mark.postgres_only
@@ -272,3 +275,47 @@ async def test_workers_ride_out_a_database_outage_and_lose_no_job(jobs: Pipeline
     assert statuses == ["completed"] * 20
     assert worker.process.poll() is None  # the same process, reconnected
     assert "lost the database" in worker.log()
+
+
+async def test_finished_work_is_forgotten_after_the_keep_period_and_jobs_keep_their_outcome(
+    jobs: Pipeline,
+) -> None:
+    owner = await jobs.user()
+    await jobs.start_worker()
+    old, recent = await jobs.submit(owner, seconds=0), await jobs.submit(owner, seconds=0)
+    await jobs.wait_for(owner, old, {"completed"})
+    await jobs.wait_for(owner, recent, {"completed"})
+    await jobs.execute(
+        "UPDATE procrastinate_events SET at = at - interval '25 hours' "
+        "WHERE job_id IN (SELECT id FROM procrastinate_jobs WHERE lock = :key)",
+        key=f"job-{old}",
+    )
+
+    # The hourly task, run now (WORKER_KEEP_FINISHED_HOURS defaults to 24).
+    engine = create_engine_app(jobs.settings)
+    async with engine.open_async():
+        await engine.tasks["jobs.remove_finished_work"](timestamp=0)
+
+    assert await jobs.work_statuses(old) == []
+    assert await jobs.work_statuses(recent) == ["succeeded"]
+    assert (await jobs.job(owner, old))["status"] == "completed"
+
+
+async def test_the_worker_serves_durations_by_type_and_outcome_and_the_queue_depth(
+    jobs: Pipeline,
+) -> None:
+    port = free_port()
+    owner = await jobs.user()
+    await jobs.start_worker(WORKER_METRICS_PORT=str(port))
+    done = await jobs.submit(owner, seconds=0)
+    failed = await jobs.submit(owner, seconds=0, fail=True)
+    await jobs.wait_for(owner, done, TERMINAL)
+    await jobs.wait_for(owner, failed, TERMINAL)
+
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+
+    assert 'job_run_duration_seconds_count{job_type="simple",outcome="completed"} 1.0' in text
+    assert 'job_run_duration_seconds_count{job_type="simple",outcome="retried"} 2.0' in text
+    assert 'job_run_duration_seconds_count{job_type="simple",outcome="failed"} 1.0' in text
+    assert 'job_queue_depth{job_type="simple"} 0.0' in text

@@ -162,6 +162,10 @@ class Pipeline:
         async with self.engine.connect() as connection:
             return list((await connection.execute(text(sql), params)).all())
 
+    async def execute(self, sql: str, **params: Any) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(text(sql), params)
+
     async def work_statuses(self, job_id: int) -> list[str]:
         """The statuses of the engine's work for the job, oldest first."""
         found = await self.rows(
