@@ -269,7 +269,8 @@ class JobService:
                 "responding; no attempts left",
             )
             return None
-        return await self._update_running(job_id, attempts=job.attempts + 1)
+        # Counted in SQL: two deliveries of the same work both count.
+        return await self._update_running(job_id, attempts=Job.attempts + 1)
 
     async def report_progress(self, job_id: int, percent: float, message: str | None) -> bool:
         """False when the job is no longer running (the handler should stop)."""
@@ -287,7 +288,7 @@ class JobService:
         """The worker stopped before the attempt could finish: it does not count."""
         job = await self.jobs.get(job_id)
         if job is not None and job.status is JobStatus.RUNNING and job.attempts > 0:
-            await self._update_running(job_id, attempts=job.attempts - 1)
+            await self._update_running(job_id, attempts=Job.attempts - 1)
 
     async def complete(self, job_id: int, result: Any) -> bool:
         """Recorded once: False if the job was no longer running (cancelled meanwhile)."""
