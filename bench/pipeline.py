@@ -6,6 +6,8 @@ worker processes run them (`make bench` runs it after the HTTP scenarios; docs/b
 It drops and recreates the database, serves the API (`python -m app serve`, one process) and
 starts the workers, then measures, in one run:
 
+- the workers alone: --backlog jobs are submitted before any worker starts; jobs/s while the
+  workers, once registered, work through them;
 - throughput: 50 users submit as fast as they can for --seconds; jobs/s from the first submit
   to the last completion, all jobs waited for;
 - pickup latency at a steady --rate jobs/s: from the job's creation (stamped just before the
@@ -142,6 +144,9 @@ async def _drain(dsn: str, within: float = 300) -> None:
 async def throughput(
     url: str, dsn: str, users: list[dict[str, str]], seconds: float
 ) -> dict[str, float]:
+    connection = await asyncpg.connect(dsn)
+    first_id = await connection.fetchval("SELECT coalesce(max(job_id), 0) FROM jobs")
+    await connection.close()
     stop = time.monotonic() + seconds
     errors = 0
 
@@ -160,6 +165,8 @@ async def throughput(
         row = await connection.fetchrow(
             "SELECT count(*) FILTER (WHERE status = 'completed') AS completed, count(*) AS total,"
             " extract(epoch FROM max(finished_at) - min(created_at)) AS span FROM jobs"
+            " WHERE job_id > $1",
+            first_id,
         )
     finally:
         await connection.close()
@@ -170,6 +177,35 @@ async def throughput(
         "span_s": float(row["span"]),
         "jobs_per_s": row["completed"] / float(row["span"]),
     }
+
+
+async def backlog(url: str, users: list[dict[str, str]], count: int) -> None:
+    """Submit `count` jobs before any worker runs."""
+    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        for start in range(0, count, USERS):
+            await asyncio.gather(
+                *(
+                    client.post("/api/users/jobs", json=BODY, headers=users[n % USERS])
+                    for n in range(start, min(start + USERS, count))
+                )
+            )
+
+
+async def drain_rate(dsn: str, count: int) -> float:
+    """Jobs/s while the workers, just started, work through a backlog of `count`."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        started = time.monotonic()
+        while True:
+            unfinished = await connection.fetchval(
+                "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+            )
+            if not unfinished:
+                return count / (time.monotonic() - started)
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
 
 
 async def pickup(
@@ -245,6 +281,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10, help="per worker")
     parser.add_argument("--seconds", type=float, default=10, help="each measurement")
     parser.add_argument("--rate", type=float, default=100, help="the steady rate, jobs/s")
+    parser.add_argument("--backlog", type=int, default=1000, help="jobs queued before workers")
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "pipeline-logs"))
     args = parser.parse_args()
 
@@ -277,12 +314,13 @@ async def main() -> None:
     processes = Processes(env, logs)
     try:
         processes.start("api", "serve")
+        await _wait_ready(url)
+        ceiling = await insert_ceiling(dsn, args.seconds / 2)
+        await backlog(url, users, args.backlog)
         for n in range(args.workers):
             processes.start(f"worker-{n + 1}", "worker")
-        await _wait_ready(url)
         await _wait_workers(dsn, args.workers)
-
-        ceiling = await insert_ceiling(dsn, args.seconds / 2)
+        drained = await drain_rate(dsn, args.backlog)
         flow = await throughput(url, dsn, users, args.seconds)
         steady = await pickup(url, dsn, users, args.rate, args.seconds)
     finally:
@@ -301,6 +339,7 @@ async def main() -> None:
         f"{flow['errors']} submit errors) |"
     )
     print(f"| share of the ceiling | {flow['jobs_per_s'] / ceiling:.3f} |")
+    print(f"| workers alone, through a backlog of {args.backlog} | {drained:.0f} jobs/s |")
     print(
         f"| pickup at {steady['rate']:.0f} jobs/s, creation to running | "
         f"p50 {steady['p50_ms']:.1f} ms, p99 {steady['p99_ms']:.1f} ms "
