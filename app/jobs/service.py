@@ -219,7 +219,7 @@ class JobService:
             values = {"finished_at": now}
             if new_status is JobStatus.FAILED:
                 values["error"] = "Marked failed by an administrator"
-        moved = await self._move(job, new_status, **values)
+        moved = await self._move(job.job_id, job.status, new_status, **values)
         if moved is None:
             raise _Raced
         if new_status is JobStatus.PENDING:
@@ -228,14 +228,16 @@ class JobService:
             await self.queue.withdraw(self.session, moved.job_id)
         return moved
 
-    async def _move(self, job: Job, new_status: JobStatus, **values: Any) -> Job | None:
-        """The one place a status changes: allowed by TRANSITIONS, conditional on the status
-        just read (None if another writer moved it first), the owner's jobs_version bumped."""
-        current = job.status
+    async def _move(
+        self, job_id: int, current: JobStatus, new_status: JobStatus, **values: Any
+    ) -> Job | None:
+        """The one place a status changes: allowed by TRANSITIONS, conditional on the job
+        still being `current` (None if another writer moved it first), the owner's
+        jobs_version bumped."""
         if new_status not in TRANSITIONS.get(current, frozenset()):
             raise InvalidTransition(current, new_status)
         moved = await self.jobs.update_if(
-            job.job_id, expected=current, values={"status": new_status, **values}
+            job_id, expected=current, values={"status": new_status, **values}
         )
         if moved is not None:
             await self.users.bump_jobs_version(moved.user_id)
@@ -246,20 +248,21 @@ class JobService:
     async def start_attempt(self, job_id: int, max_attempts: int) -> Job | None:
         """The job, moved to running with its attempt counted; None when it is not to run
         (cancelled, finished or gone meanwhile, or out of attempts: then failed here)."""
+        # The usual case first, in one statement: a pending job starts.
+        started = await self._move(
+            job_id,
+            JobStatus.PENDING,
+            JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=utc_now(),
+            progress=0,
+            progress_message=None,
+            error=None,
+        )
+        if started is not None:
+            return started
         job = await self.jobs.get(job_id)
-        if job is None:
-            return None
-        if job.status is JobStatus.PENDING:
-            return await self._move(
-                job,
-                JobStatus.RUNNING,
-                attempts=job.attempts + 1,
-                started_at=utc_now(),
-                progress=0,
-                progress_message=None,
-                error=None,
-            )
-        if job.status is not JobStatus.RUNNING:
+        if job is None or job.status is not JobStatus.RUNNING:
             return None
         # Running already: the worker of the previous attempt stopped without a word.
         if job.attempts >= max_attempts:
@@ -292,11 +295,9 @@ class JobService:
 
     async def complete(self, job_id: int, result: Any) -> bool:
         """Recorded once: False if the job was no longer running (cancelled meanwhile)."""
-        job = await self.jobs.get(job_id)
-        if job is None or job.status is not JobStatus.RUNNING:
-            return False
         moved = await self._move(
-            job,
+            job_id,
+            JobStatus.RUNNING,
             JobStatus.COMPLETED,
             result=result,
             finished_at=utc_now(),
@@ -306,11 +307,13 @@ class JobService:
         return moved is not None
 
     async def fail(self, job_id: int, error: str) -> bool:
-        job = await self.jobs.get(job_id)
-        if job is None or job.status is not JobStatus.RUNNING:
-            return False
+        """Recorded once: False if the job was no longer running."""
         moved = await self._move(
-            job, JobStatus.FAILED, error=error[:MAX_ERROR_LENGTH], finished_at=utc_now()
+            job_id,
+            JobStatus.RUNNING,
+            JobStatus.FAILED,
+            error=error[:MAX_ERROR_LENGTH],
+            finished_at=utc_now(),
         )
         return moved is not None
 
