@@ -36,8 +36,9 @@ def task_name(job_type: str) -> str:
 
 
 def job_key(job_id: int) -> str:
-    """The queued work's queueing lock and lock: one waiting and one running piece of work per
-    job at most, found by index when the job is cancelled."""
+    """The queued work's queueing lock: at most one piece of work waits per job, and a cancel
+    finds it (or the running one) by index. Not procrastinate's `lock`, which would make every
+    fetch look for earlier work under the same lock."""
     return f"job-{job_id}"
 
 
@@ -90,7 +91,6 @@ class EmbeddedWorkQueue:
             work_id = await self.app.configure_task(
                 task_name(job_type),
                 queue=QUEUE,
-                lock=job_key(job_id),
                 queueing_lock=job_key(job_id),
             ).defer_async(**args)
         except procrastinate.exceptions.AlreadyEnqueued:

@@ -12,18 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 _DEFER = text(
     """
     SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
-        CAST(:queue AS varchar), CAST(:task AS varchar), 0, CAST(:key AS text),
+        CAST(:queue AS varchar), CAST(:task AS varchar), 0, NULL::text,
         CAST(:key AS text), CAST(:args AS jsonb), NULL::timestamptz
     )::procrastinate_job_to_defer_v1])
     """
 )
 
-# The job's queued work, waiting or running: the key is both its queueing lock (unique among
-# waiting work) and its lock (unique among running work), so both lookups use an index.
+# The job's queued work, waiting or running, found by its queueing lock: procrastinate's index
+# covers waiting work, migration e41b7c9d2a63 adds one for running work.
 _WITHDRAW = text(
     """
     SELECT procrastinate_cancel_job_v1(id, true, false) FROM procrastinate_jobs
-    WHERE (queueing_lock = :key AND status = 'todo') OR (lock = :key AND status = 'doing')
+    WHERE queueing_lock = :key AND status IN ('todo', 'doing')
     """
 )
 

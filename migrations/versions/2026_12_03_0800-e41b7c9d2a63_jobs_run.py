@@ -69,6 +69,12 @@ def upgrade() -> None:
         # statement, on the migration's own connection and transaction.
         driver = op.get_bind().connection.dbapi_connection.driver_connection  # type: ignore[union-attr]
         await_only(driver.execute(SchemaManager.get_schema()))
+        # A cancel finds a job's running work by its queueing lock (procrastinate indexes it
+        # for waiting work only).
+        op.execute(
+            "CREATE INDEX procrastinate_jobs_queueing_lock_doing "
+            "ON procrastinate_jobs (queueing_lock) WHERE status = 'doing'"
+        )
 
 
 def downgrade() -> None:

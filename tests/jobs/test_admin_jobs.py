@@ -125,7 +125,7 @@ async def test_only_a_failed_job_can_be_retried(
 
 async def _work(session: AsyncSession, job_id: int) -> list[str]:
     rows = await session.execute(
-        text("SELECT status FROM procrastinate_jobs WHERE lock = :key ORDER BY id"),
+        text("SELECT status FROM procrastinate_jobs WHERE queueing_lock = :key ORDER BY id"),
         {"key": f"job-{job_id}"},
     )
     return [str(status) for (status,) in rows]

@@ -219,8 +219,8 @@ async def test_two_workers_run_500_jobs_each_recorded_once(jobs: Pipeline) -> No
     outcomes = await jobs.rows("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
     assert [tuple(row) for row in outcomes] == [("completed", 1, 500)]
     work = await jobs.rows(
-        "SELECT status, count(*), count(DISTINCT lock) FROM procrastinate_jobs "
-        "WHERE lock IS NOT NULL GROUP BY status"
+        "SELECT status, count(*), count(DISTINCT queueing_lock) FROM procrastinate_jobs "
+        "WHERE queueing_lock LIKE 'job-%' GROUP BY status"
     )
     assert [tuple(row) for row in work] == [("succeeded", 500, 500)]
     # Each job changed its owner's jobs three times (submitted, started, completed), and
@@ -287,7 +287,7 @@ async def test_finished_work_is_forgotten_after_the_keep_period_and_jobs_keep_th
     await jobs.wait_for(owner, recent, {"completed"})
     await jobs.execute(
         "UPDATE procrastinate_events SET at = at - interval '25 hours' "
-        "WHERE job_id IN (SELECT id FROM procrastinate_jobs WHERE lock = :key)",
+        "WHERE job_id IN (SELECT id FROM procrastinate_jobs WHERE queueing_lock = :key)",
         key=f"job-{old}",
     )
 

@@ -169,7 +169,7 @@ class Pipeline:
     async def work_statuses(self, job_id: int) -> list[str]:
         """The statuses of the engine's work for the job, oldest first."""
         found = await self.rows(
-            "SELECT status FROM procrastinate_jobs WHERE lock = :key ORDER BY id",
+            "SELECT status FROM procrastinate_jobs WHERE queueing_lock = :key ORDER BY id",
             key=f"job-{job_id}",
         )
         return [str(status) for (status,) in found]
