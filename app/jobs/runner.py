@@ -19,28 +19,18 @@ from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason, JobContext
 from procrastinate.jobs import Job as EngineJob
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
-from prometheus_client import Counter, Gauge, Histogram
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.jobs.engine import QUEUE, WorkQueue, task_name
+from app.jobs.metrics import JOB_RUNS, QUEUE_DEPTH, RECOVERED
 from app.jobs.queue_repository import QueueRepository
 from app.jobs.service import JobService
 from app.jobs.types import JobType, registered_types
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# The worker's metrics (served by `python -m app worker` when WORKER_METRICS_PORT is set).
-JOB_RUNS = Histogram(
-    "job_run_duration_seconds",
-    "Time a job attempt ran, by type and outcome",
-    ["job_type", "outcome"],
-    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600),
-)
-QUEUE_DEPTH = Gauge("job_queue_depth", "Work waiting to be picked up, by job type", ["job_type"])
-RECOVERED = Counter("job_recovered_total", "Work taken back from workers that stopped responding")
 
 # A handler's progress is written at most this often (the last report always is).
 PROGRESS_INTERVAL_SECONDS = 0.25
