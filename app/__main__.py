@@ -1,5 +1,6 @@
 """`python -m app create-user --email E --password P [--full-name N] [--admin]`
-`python -m app serve`: the production server (HOST, PORT, WEB_CONCURRENCY, FORWARDED_ALLOW_IPS)."""
+`python -m app serve`: the production server (HOST, PORT, WEB_CONCURRENCY, FORWARDED_ALLOW_IPS).
+`python -m app worker`: runs jobs (WORKER_CONCURRENCY and the other WORKER_* settings)."""
 
 import argparse
 import asyncio
@@ -73,9 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--full-name")
     create.add_argument("--admin", action="store_true", help="may move any job's status")
     commands.add_parser("serve", help="serve the API with uvicorn, configured from the environment")
+    commands.add_parser("worker", help="run jobs from the queue (PostgreSQL)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve()
+        return 0
+    if args.command == "worker":
+        from app import worker
+
+        worker.main(get_settings())
         return 0
 
     try:

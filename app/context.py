@@ -11,6 +11,8 @@ from app.auth.throttle import LoginThrottle
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.metrics import PoolCollector
+from app.jobs.embedded import EmbeddedWorker
+from app.jobs.engine import WorkQueue
 
 
 @dataclass(slots=True)
@@ -22,6 +24,10 @@ class AppContext:
     change_listener: ChangeListener | None
     metrics: CollectorRegistry
     pool_collector: PoolCollector
+    # Where submits queue their work (app/jobs/engine.py).
+    work_queue: WorkQueue
+    # On SQLite, the worker inside this process (started and stopped by the lifespan).
+    embedded_worker: EmbeddedWorker | None
 
 
 def get_context(request: Request) -> AppContext:

@@ -1,6 +1,7 @@
 """The ASGI application: `app.main:app`."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,9 +30,12 @@ from app.core.metrics import app_registry, metrics_router
 from app.core.security import configure_password_hashing
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.docs import install_docs
+from app.jobs.embedded import EmbeddedWorker
+from app.jobs.engine import EmbeddedWorkQueue, create_work_queue
 from app.jobs.metrics import JOBS_SUBMITTED
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
+from app.jobs.router import types_router as job_types_router
 
 DESCRIPTION = """
 The API behind a "my jobs" dashboard. Log in with **Authorize** (email as username), then try
@@ -45,6 +49,13 @@ def create_context(settings: Settings) -> AppContext:
     revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
     database.after_session.append(revalidation_cache.forget_changed_users)
     metrics, pool_collector = app_registry(database.engine, JOBS_SUBMITTED, FAILED_LOGINS)
+    # Where submits queue their work; on SQLite this process also runs it.
+    work_queue = create_work_queue(settings)
+    embedded_worker = (
+        EmbeddedWorker(database.engine, settings, work_queue)
+        if isinstance(work_queue, EmbeddedWorkQueue) and embedded_worker_allowed(settings)
+        else None
+    )
     return AppContext(
         settings=settings,
         database=database,
@@ -53,6 +64,8 @@ def create_context(settings: Settings) -> AppContext:
         change_listener=create_change_listener(database.engine, settings, revalidation_cache),
         metrics=metrics,
         pool_collector=pool_collector,
+        work_queue=work_queue,
+        embedded_worker=embedded_worker,
     )
 
 
@@ -99,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         if context.change_listener is not None:
             context.change_listener.start()
+        if context.embedded_worker is not None:
+            await context.embedded_worker.start()
         yield
         await close_context(context)
 
@@ -124,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         account_router,
         jobs_router,
+        job_types_router,
         admin_jobs_router,
         admin_users_router,
     ):
@@ -137,10 +153,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def close_context(context: AppContext) -> None:
     """What the lifespan's shutdown closes (tests without a lifespan call it themselves)."""
+    if context.embedded_worker is not None:
+        await context.embedded_worker.stop()
     if context.change_listener is not None:
         await context.change_listener.stop()
     await context.login_throttle.counter.close()
     await context.database.engine.dispose()
+
+
+def embedded_worker_allowed(settings: Settings) -> bool:
+    if not settings.embedded_worker:
+        return False
+    if settings.web_concurrency > 1:
+        # Each process would queue every unfinished job again at start-up and run it too.
+        logging.getLogger(__name__).warning(
+            "jobs are not run: the embedded worker (SQLite) needs WEB_CONCURRENCY=1; "
+            "for more processes use PostgreSQL and `python -m app worker`"
+        )
+        return False
+    return True
 
 
 def is_sane_request_id(value: str) -> bool:

@@ -13,6 +13,7 @@
 #   BENCH_API_CPU=0 BENCH_WRK_CPU=1
 #   BENCH_PGHOST=127.0.0.1 BENCH_PGPORT=5432 BENCH_PGUSER=postgres   (trust authentication)
 #   BENCH_OTHER_USERS=3000 BENCH_JOBS_PER_USER=100 BENCH_USER_JOBS=50
+#   BENCH_PIPELINE=1       0 skips the jobs pipeline (bench/pipeline.py, database jobs_bench_pipeline)
 #
 # It drops and recreates the databases jobs_bench and jobs_bench_small on that server.
 # Results go to bench/results/<run>/ and bench/results/latest.{md,json}.
@@ -43,7 +44,8 @@ WRITER_EMAIL=bench-writer@example.com
 PASSWORD='bench password 12345'
 # Fixed, 48 characters, good for this throwaway benchmark only.
 SECRET_KEY_VALUE=bench-only-signing-key-never-use-in-production01
-SUBMIT_BODY='{"job_name": "bench submit", "job_type": "bench", "parameters": {"source": "wrk", "n": 1}}'
+# A registered type (an unknown one is 422); queued, never run: no worker runs during the bench.
+SUBMIT_BODY='{"job_name": "bench submit", "job_type": "simple", "parameters": {"seconds": 0}}'
 LIST_PATH=/api/users/jobs
 STATS_PATH=/api/users/jobs/stats
 FLOOR_PATH=/bench/floor
@@ -466,3 +468,14 @@ cp "$RUN_DIR/summary.md" "$RESULTS/latest.md"
 cp "$RUN_DIR/summary.json" "$RESULTS/latest.json"
 echo
 log "results: $RUN_DIR (also bench/results/latest.md and latest.json)"
+
+# ---------------------------------------------------------------------------------------------
+# The jobs pipeline: API and worker processes end to end (bench/pipeline.py)
+# ---------------------------------------------------------------------------------------------
+
+if [[ "${BENCH_PIPELINE:-1}" != 0 ]]; then
+    log "pipeline: 50 users submit simple jobs while 2 workers run them"
+    "$PY" "$ROOT/bench/pipeline.py" --host "$PG_HOST" --port "$PG_PORT" --user "$PG_USER" \
+        --seconds "$DURATION_S" --logs "$RUN_DIR/logs/pipeline" | tee "$RUN_DIR/pipeline.md"
+    cp "$RUN_DIR/pipeline.md" "$RESULTS/pipeline-latest.md"
+fi

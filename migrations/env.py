@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 
 from app.core.config import Settings
 from app.core.db import create_engine
+from app.jobs.engine import ENGINE_TABLE_PREFIX
 from app.models import Base
 
 config = context.config
@@ -23,12 +24,18 @@ def _database_url() -> str:
     return str(url)
 
 
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """The task engine's tables belong to its own schema script, not to the models."""
+    return not (type_ == "table" and (name or "").startswith(ENGINE_TABLE_PREFIX))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

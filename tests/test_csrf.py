@@ -12,7 +12,7 @@ from tests.factories import PASSWORD, bearer, create_job, create_user
 
 JOBS_URL = "/api/users/jobs"
 ME_URL = "/api/users/me"
-NEW_JOB = {"job_name": "nightly report", "job_type": "report"}
+NEW_JOB = {"job_name": "nightly report", "job_type": "simple"}
 REFUSED = {"detail": "Cross-site request refused", "success": False}
 
 TRUSTED = "http://localhost:3000"  # settings.cors_origins

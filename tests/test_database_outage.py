@@ -106,7 +106,7 @@ async def _sign_up(stack: Stack) -> dict[str, str]:
     assert response.status_code == 200, response.text
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
     response = await client.post(
-        JOBS, json={"job_name": "before the outage", "job_type": "report"}, headers=headers
+        JOBS, json={"job_name": "before the outage", "job_type": "simple"}, headers=headers
     )
     assert response.status_code == 201, response.text
     return headers
@@ -134,7 +134,7 @@ async def _assert_unavailable(client: AsyncClient, headers: dict[str, str]) -> d
     assert elapsed["jobs"] < LIVENESS_BOUND, elapsed
 
     response, elapsed["write"] = await timed(
-        client.post(JOBS, json={"job_name": "during", "job_type": "report"}, headers=headers),
+        client.post(JOBS, json={"job_name": "during", "job_type": "simple"}, headers=headers),
         "POST jobs",
     )
     assert response.status_code == 503, (response.status_code, response.text)

@@ -120,7 +120,7 @@ async def test_job_fields_at_their_limits_are_accepted_and_past_them_422(
     headers = bearer(user, settings)
 
     fits = await client.post(
-        JOBS_URL, json={"job_name": "n" * 255, "job_type": "t" * 50}, headers=headers
+        JOBS_URL, json={"job_name": "n" * 255, "job_type": "simple"}, headers=headers
     )
     assert fits.status_code == 201
     for job in (
@@ -247,7 +247,7 @@ async def test_pathologically_nested_parameters_are_a_client_error(
     assert await job_total(client, user, settings) == 0
 
 
-async def test_moderately_nested_parameters_are_stored_and_read_back(
+async def test_moderately_nested_parameters_the_type_does_not_know_are_422_naming_them(
     client: AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
     user = await create_user(session)
@@ -255,11 +255,9 @@ async def test_moderately_nested_parameters_are_stored_and_read_back(
 
     created = await client.post(JOBS_URL, content=_nested_job(20), headers={**JSON, **headers})
 
-    assert created.status_code == 201
-    job_id = created.json()["job"]["job_id"]
-    read = await client.get(f"{JOBS_URL}/{job_id}", headers=headers)
-    assert read.status_code == 200
-    assert json.dumps(read.json()["job"]["parameters"]["deep"]) == "[" * 20 + "]" * 20
+    assert created.status_code == 422
+    assert [error["loc"] for error in created.json()["detail"]] == [["body", "parameters", "deep"]]
+    assert await job_total(client, user, settings) == 0
 
 
 # Unknown fields.

@@ -79,6 +79,23 @@ class Settings(BaseSettings):
     # closed: half-sent requests cannot pile up (app/core/serving.py).
     request_read_timeout_seconds: float = Field(default=15, gt=0)
 
+    # `python -m app worker` (docs/jobs.md)
+    # Jobs one worker process runs at once.
+    worker_concurrency: int = Field(default=10, ge=1, le=1000)
+    # On SIGTERM, jobs in flight get this long to finish; the rest go back to the queue.
+    worker_shutdown_grace_seconds: float = Field(default=20, ge=0)
+    # A worker's heartbeat; work held by a worker silent for worker_stalled_seconds is taken
+    # back, checked every worker_recovery_interval_seconds by one of the workers.
+    worker_heartbeat_seconds: float = Field(default=2, gt=0)
+    worker_stalled_seconds: float = Field(default=10, gt=0)
+    worker_recovery_interval_seconds: int = Field(default=5, ge=1, le=59)
+    # The engine's record of finished work is deleted after this long (hourly).
+    worker_keep_finished_hours: int = Field(default=24, ge=1)
+    # Serves the worker's Prometheus metrics on this port when set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # On SQLite, the API process runs jobs itself (app/jobs/embedded.py).
+    embedded_worker: bool = True
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -111,6 +128,8 @@ class Settings(BaseSettings):
                 raise ValueError("COOKIE_SECURE=false is not allowed in production")
             if self.metrics_enabled and not self.metrics_token:
                 raise ValueError("METRICS_ENABLED in production requires METRICS_TOKEN")
+        if self.worker_stalled_seconds <= 2 * self.worker_heartbeat_seconds:
+            raise ValueError("WORKER_STALLED_SECONDS must exceed twice WORKER_HEARTBEAT_SECONDS")
         if self.cookie_samesite == "none" and not self.cookie_secure:
             raise ValueError("COOKIE_SAMESITE=none requires COOKIE_SECURE=true")
         return self

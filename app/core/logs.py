@@ -9,16 +9,23 @@ from pythonjsonlogger.json import JsonFormatter
 from app.core.config import Settings
 
 CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s%(context)s"
-# Extra fields an access line carries; the console format shows them after the message.
-CONTEXT_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id")
+# What every log record has; anything else on a record is an extra field its caller added
+# (`extra={...}`: an access line's method and status, a job's id), shown after the message.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "context",
+    "correlation_id",
+    "request_id",
+}
 
 
 class _ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = [
             f"{name}={value}"
-            for name in CONTEXT_FIELDS
-            if (value := getattr(record, name, None)) is not None
+            for name, value in vars(record).items()
+            if name not in _RECORD_ATTRIBUTES and not name.startswith("_") and value is not None
         ]
         record.context = (" " + " ".join(fields)) if fields else ""
         return super().format(record)

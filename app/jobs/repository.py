@@ -1,4 +1,4 @@
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -154,15 +154,49 @@ class JobRepository(Repository[Job]):
         query = select(Job).where(Job.job_id == job_id, Job.user_id == user_id)
         return await self.session.scalar(query)
 
-    async def set_status_if(
-        self, job_id: int, *, expected: JobStatus, new: JobStatus
+    async def update_if(
+        self, job_id: int, *, expected: JobStatus, values: dict[str, Any]
     ) -> Job | None:
-        """Move the job to `new` only if it is still `expected`; None if someone moved it first."""
+        """Write `values` only if the job is still `expected`; None if someone moved it first."""
         query = (
             update(Job)
             .where(Job.job_id == job_id, Job.status == expected)
-            .values(status=new)
+            .values(**values)
             .returning(Job)
             .execution_options(populate_existing=True)
         )
         return await self.session.scalar(query)
+
+    async def unfinished(self) -> list[tuple[int, str]]:
+        """(job_id, job_type) of every job waiting or running, oldest first."""
+        query = (
+            select(Job.job_id, Job.job_type)
+            .where(Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+            .order_by(Job.job_id)
+        )
+        return [(job_id, job_type) for job_id, job_type in await self.session.execute(query)]
+
+    async def page_all(
+        self,
+        *,
+        statuses: Collection[JobStatus],
+        user_id: int | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+    ) -> Sequence[Job]:
+        """Everyone's jobs newest first (an admin's list), below the keyset position `after`."""
+        query = select(Job)
+        if statuses:
+            query = query.where(Job.status.in_(statuses))
+        if user_id is not None:
+            query = query.where(Job.user_id == user_id)
+        if after is not None:
+            created_at, job_id = after
+            query = query.where(
+                or_(
+                    Job.created_at < created_at,
+                    and_(Job.created_at == created_at, Job.job_id < job_id),
+                )
+            )
+        query = query.order_by(Job.created_at.desc(), Job.job_id.desc()).limit(limit)
+        return (await self.session.scalars(query)).all()

@@ -1,13 +1,16 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
 from app.auth.dependencies import AdminCaller, CurrentCaller
+from app.context import get_context
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import etag_matches, json_with_etag, not_modified
 from app.core.json_values import StrictJSONRoute
 from app.jobs.schemas import (
+    AdminJobListParams,
+    AdminJobListResponse,
     JobCreate,
     JobDetail,
     JobListResponse,
@@ -15,17 +18,23 @@ from app.jobs.schemas import (
     JobStats,
     JobStatsResponse,
     JobStatusUpdate,
+    JobTypeRead,
+    JobTypesResponse,
     list_response_json,
 )
 from app.jobs.service import JobService
+from app.jobs.types import registered_types
 from app.models import JobStatus
 
 router = APIRouter(prefix="/api/users/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"], route_class=StrictJSONRoute)
+types_router = APIRouter(prefix="/api/job-types", tags=["jobs"], route_class=StrictJSONRoute)
 
 
-async def get_job_service(session: SessionDep) -> JobService:
-    return JobService(session)
+async def get_job_service(session: SessionDep, request: Request) -> JobService:
+    # The context read directly, not as a dependency: each dependency costs its resolution
+    # on every poll (docs/benchmarks.md).
+    return JobService(session, get_context(request).work_queue)
 
 
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
@@ -120,6 +129,47 @@ async def cancel_my_job(job_id: JobIdPath, user: CurrentCaller, jobs: JobService
     return JobResponse(job=JobDetail.model_validate(job), message="Job cancelled successfully")
 
 
+@types_router.get("", response_model=JobTypesResponse, responses=error_responses(401))
+async def list_job_types(_user: CurrentCaller) -> JobTypesResponse:
+    """The job types a submit may name, each with the JSON schema of its parameters."""
+    return JobTypesResponse(
+        job_types=[
+            JobTypeRead(
+                name=job_type.name,
+                description=job_type.description,
+                parameters_schema=job_type.parameters_schema(),
+            )
+            for job_type in registered_types().values()
+        ]
+    )
+
+
+@admin_router.get(
+    "", response_model=AdminJobListResponse, responses=error_responses(400, 401, 403, 422)
+)
+async def list_all_jobs(
+    params: Annotated[AdminJobListParams, Query()], _admin: AdminCaller, jobs: JobServiceDep
+) -> AdminJobListResponse:
+    """Every user's jobs, newest first; filter by status and owner."""
+    page, next_cursor = await jobs.list_all(
+        params.status, params.user_id, params.limit, params.cursor
+    )
+    return AdminJobListResponse(
+        jobs=[JobDetail.model_validate(job) for job in page], next_cursor=next_cursor
+    )
+
+
+@admin_router.post(
+    "/{job_id}/retry",
+    response_model=JobResponse,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def retry_job(job_id: JobIdPath, _admin: AdminCaller, jobs: JobServiceDep) -> JobResponse:
+    """Queue a failed job again: it goes back to pending with a fresh set of attempts."""
+    job = await jobs.retry(job_id)
+    return JobResponse(job=JobDetail.model_validate(job), message="Job queued again")
+
+
 @admin_router.patch(
     "/{job_id}",
     response_model=JobResponse,
@@ -128,6 +178,7 @@ async def cancel_my_job(job_id: JobIdPath, user: CurrentCaller, jobs: JobService
 async def change_job_status(
     job_id: JobIdPath, body: JobStatusUpdate, _admin: AdminCaller, jobs: JobServiceDep
 ) -> JobResponse:
-    """Move any job through its lifecycle (admins and workers)."""
+    """Move any job through its lifecycle by hand (admins). Starting a job is a worker's;
+    moving a failed job to pending retries it; any other move withdraws its queued work."""
     job = await jobs.change_status(job_id, body.status)
     return JobResponse(job=JobDetail.model_validate(job), message="Job status updated")

@@ -3,9 +3,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.core.schemas import RequestModel
+from app.jobs.types import get_job_type, registered_types
 from app.models import JobStatus
 
 JobName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -16,14 +25,37 @@ class JobCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"job_name": "nightly report", "job_type": "report", "parameters": {"day": 1}}
+                {"job_name": "nightly report", "job_type": "simple", "parameters": {"seconds": 5}}
             ]
         }
     )
 
     job_name: JobName
-    job_type: JobType = Field(description="A slug: lowercase letters, digits, '_' or '-'")
-    parameters: dict[str, Any] | None = None
+    job_type: JobType = Field(description="One of GET /api/job-types")
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        validate_default=True,
+        description="As the type's parameters_schema says; defaults filled in",
+    )
+
+    @field_validator("job_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if get_job_type(value) is None:
+            known = ", ".join(registered_types())
+            raise ValueError(f"Unknown job type {value!r}; known types: {known}")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _valid_parameters(
+        cls, value: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        job_type = get_job_type(info.data.get("job_type", ""))
+        if job_type is None:
+            return value  # the type's own error says why
+        # Errors come back one per field, at ["body", "parameters", <field>].
+        return job_type.validate_parameters(value)
 
 
 class JobStatusUpdate(RequestModel):
@@ -44,6 +76,13 @@ class JobRead(BaseModel):
 
 class JobDetail(JobRead):
     parameters: dict[str, Any] | None
+    attempts: int = Field(description="Runs started so far, retries included")
+    progress: int = Field(description="0-100, as the handler last reported")
+    progress_message: str | None
+    result: JsonValue = Field(description="What a completed job returned")
+    error: str | None = Field(description="Why the last attempt failed")
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 _LIST_EXAMPLE: dict[str, Any] = {
@@ -119,3 +158,35 @@ class JobStatsResponse(BaseModel):
     stats: JobStats
     message: str = "Job statistics fetched successfully"
     success: bool = True
+
+
+class JobTypeRead(BaseModel):
+    name: str
+    description: str
+    parameters_schema: dict[str, Any] = Field(description="The JSON schema of `parameters`")
+
+
+class JobTypesResponse(BaseModel):
+    job_types: list[JobTypeRead]
+    message: str = "Job types fetched successfully"
+    success: bool = True
+
+
+class AdminJobListParams(BaseModel):
+    status: list[JobStatus] = Field(
+        default_factory=list, description="Only jobs in these statuses (repeatable)"
+    )
+    user_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Only this owner's")
+    limit: int = Field(default=100, ge=1, le=1000, description="Page size")
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` of the previous page"
+    )
+
+
+class AdminJobListResponse(BaseModel):
+    jobs: list[JobDetail]
+    message: str = "Jobs fetched successfully"
+    success: bool = True
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )

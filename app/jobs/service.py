@@ -4,6 +4,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,16 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import Caller
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.jobs.engine import WorkQueue
 from app.jobs.metrics import count_submitted_job
 from app.jobs.repository import JobRepository
 from app.models import Job, JobStatus
+from app.models.base import utc_now
+from app.models.job import PROGRESS_MESSAGE_LENGTH
 from app.users.repository import UserRepository
 
-# The lifecycle: pending -> running -> completed | failed; pending or running -> cancelled.
+# The lifecycle: pending -> running -> completed | failed; pending or running -> cancelled;
+# failed -> pending when retried (queued again).
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
     JobStatus.RUNNING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.FAILED: frozenset({JobStatus.PENDING}),
 }
+# An error or progress message is cut to this length.
+MAX_ERROR_LENGTH = 2000
 
 
 class JobNotFound(NotFound):
@@ -102,9 +110,11 @@ def totals_by_status(counts: Mapping[JobStatus, int] | Mapping[str, int]) -> dic
 
 
 class JobService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, queue: WorkQueue) -> None:
+        self.session = session
         self.jobs = JobRepository(session)
         self.users = UserRepository(session)
+        self.queue = queue
 
     @staticmethod
     def query(
@@ -148,8 +158,11 @@ class JobService:
     async def submit(
         self, user: Caller, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
     ) -> Job:
+        """`job_type` and `parameters` were validated against the registry (JobCreate)."""
         job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
         await self.jobs.add(job)
+        # Queued in this transaction: the job and its work commit together or not at all.
+        await self.queue.enqueue(self.session, job.job_id, job_type)
         await self.users.bump_jobs_version(user.user_id)
         count_submitted_job(job_type)
         return job
@@ -163,21 +176,169 @@ class JobService:
 
     async def cancel(self, user: Caller, job_id: int) -> Job:
         job = await self.get_own(user, job_id)
-        return await self._move(job, JobStatus.CANCELLED)
+        try:
+            return await self._move_by_hand(job, JobStatus.CANCELLED)
+        except _Raced:
+            # A worker started it meanwhile: a running job may be cancelled too.
+            job = await self.get_own(user, job_id)
+            return await self._move_by_hand(job, JobStatus.CANCELLED)
 
     async def change_status(self, job_id: int, new_status: JobStatus) -> Job:
+        """An admin's move (see _move_by_hand)."""
         job = await self.jobs.get(job_id)
         if job is None:
             raise JobNotFound
-        return await self._move(job, new_status)
+        return await self._move_by_hand(job, new_status)
 
-    async def _move(self, job: Job, new_status: JobStatus) -> Job:
-        current = job.status
+    async def retry(self, job_id: int) -> Job:
+        return await self.change_status(job_id, JobStatus.PENDING)
+
+    async def _move_by_hand(self, job: Job, new_status: JobStatus) -> Job:
+        """A person's move, kept consistent with the engine in the same transaction: a job
+        moved to pending (a retry) gets fresh queued work; a job moved anywhere else loses its
+        waiting work, and its running work is aborted. So a job an admin marks running has no
+        worker behind it: it stays running until moved on by hand."""
+        now = utc_now()
+        values: dict[str, Any]
+        if new_status is JobStatus.PENDING:
+            values = {
+                "attempts": 0,
+                "progress": 0,
+                "progress_message": None,
+                "result": None,
+                "error": None,
+                "started_at": None,
+                "finished_at": None,
+            }
+        elif new_status is JobStatus.RUNNING:
+            values = {"started_at": now}
+        else:
+            values = {"finished_at": now}
+            if new_status is JobStatus.FAILED:
+                values["error"] = "Marked failed by an administrator"
+        moved = await self._move(job.job_id, job.status, new_status, **values)
+        if moved is None:
+            raise _Raced
+        if new_status is JobStatus.PENDING:
+            await self.queue.enqueue(self.session, moved.job_id, moved.job_type)
+        else:
+            await self.queue.withdraw(self.session, moved.job_id)
+        return moved
+
+    async def _move(
+        self, job_id: int, current: JobStatus, new_status: JobStatus, **values: Any
+    ) -> Job | None:
+        """The one place a status changes: allowed by TRANSITIONS, conditional on the job
+        still being `current` (None if another writer moved it first), the owner's
+        jobs_version bumped."""
         if new_status not in TRANSITIONS.get(current, frozenset()):
             raise InvalidTransition(current, new_status)
-        moved = await self.jobs.set_status_if(job.job_id, expected=current, new=new_status)
-        if moved is None:
-            # Another request changed the job between our read and our write.
-            raise Conflict("The job was changed by another request; reload it and try again")
-        await self.users.bump_jobs_version(moved.user_id)
+        moved = await self.jobs.update_if(
+            job_id, expected=current, values={"status": new_status, **values}
+        )
+        if moved is not None:
+            await self.users.bump_jobs_version(moved.user_id)
         return moved
+
+    # --- the worker's side (app/jobs/runner.py): each call is one short transaction --------
+
+    async def start_attempt(self, job_id: int, max_attempts: int) -> Job | None:
+        """The job, moved to running with its attempt counted; None when it is not to run
+        (cancelled, finished or gone meanwhile, or out of attempts: then failed here)."""
+        # The usual case first, in one statement: a pending job starts.
+        started = await self._move(
+            job_id,
+            JobStatus.PENDING,
+            JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=utc_now(),
+            progress=0,
+            progress_message=None,
+            error=None,
+        )
+        if started is not None:
+            return started
+        job = await self.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.RUNNING:
+            return None
+        # Running already: the worker of the previous attempt stopped without a word.
+        if job.attempts >= max_attempts:
+            await self.fail(
+                job_id,
+                f"The worker running attempt {job.attempts} of {max_attempts} stopped "
+                "responding; no attempts left",
+            )
+            return None
+        # Counted in SQL: two deliveries of the same work both count.
+        return await self._update_running(job_id, attempts=Job.attempts + 1)
+
+    async def report_progress(self, job_id: int, percent: float, message: str | None) -> bool:
+        """False when the job is no longer running (the handler should stop)."""
+        progress = min(max(round(percent), 0), 100) if math.isfinite(percent) else 0
+        text = message[:PROGRESS_MESSAGE_LENGTH] if message else None
+        return (
+            await self._update_running(job_id, progress=progress, progress_message=text) is not None
+        )
+
+    async def note_error(self, job_id: int, error: str) -> None:
+        """A failed attempt that will be retried: the job stays running, its error shown."""
+        await self._update_running(job_id, error=error[:MAX_ERROR_LENGTH])
+
+    async def give_back_attempt(self, job_id: int) -> None:
+        """The worker stopped before the attempt could finish: it does not count."""
+        job = await self.jobs.get(job_id)
+        if job is not None and job.status is JobStatus.RUNNING and job.attempts > 0:
+            await self._update_running(job_id, attempts=Job.attempts - 1)
+
+    async def complete(self, job_id: int, result: Any) -> bool:
+        """Recorded once: False if the job was no longer running (cancelled meanwhile)."""
+        moved = await self._move(
+            job_id,
+            JobStatus.RUNNING,
+            JobStatus.COMPLETED,
+            result=result,
+            finished_at=utc_now(),
+            progress=100,
+            error=None,
+        )
+        return moved is not None
+
+    async def fail(self, job_id: int, error: str) -> bool:
+        """Recorded once: False if the job was no longer running."""
+        moved = await self._move(
+            job_id,
+            JobStatus.RUNNING,
+            JobStatus.FAILED,
+            error=error[:MAX_ERROR_LENGTH],
+            finished_at=utc_now(),
+        )
+        return moved is not None
+
+    async def _update_running(self, job_id: int, **values: Any) -> Job | None:
+        """A running job's fields, not its status (which only _move changes)."""
+        updated = await self.jobs.update_if(job_id, expected=JobStatus.RUNNING, values=values)
+        if updated is not None:
+            await self.users.bump_jobs_version(updated.user_id)
+        return updated
+
+    # --- admins --------------------------------------------------------------------------
+
+    async def list_all(
+        self,
+        statuses: Collection[JobStatus],
+        owner_id: int | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[Sequence[Job], str | None]:
+        """Every user's jobs, newest first, keyset-paginated."""
+        after = decode_cursor(cursor) if cursor else None
+        rows = await self.jobs.page_all(
+            statuses=sorted(set(statuses)), user_id=owner_id, limit=limit + 1, after=after
+        )
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].job_id) if more else None
+        return page, next_cursor
+
+
+class _Raced(Conflict):
+    detail = "The job was changed by another request; reload it and try again"

@@ -1,12 +1,23 @@
 import enum
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin
+from app.models.base import Base, TimestampMixin, UTCDateTime
 
 
 class JobStatus(enum.StrEnum):
@@ -16,6 +27,8 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+
+PROGRESS_MESSAGE_LENGTH = 200
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 JobId = BigInteger().with_variant(Integer(), "sqlite")
@@ -60,3 +73,18 @@ class Job(TimestampMixin, Base):
     parameters: Mapped[dict[str, Any] | None] = mapped_column(
         JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
     )
+
+    # The run, as the worker reports it (app/jobs/runner.py).
+    attempts: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0"), nullable=False
+    )
+    progress: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default=text("0"), nullable=False
+    )
+    progress_message: Mapped[str | None] = mapped_column(String(PROGRESS_MESSAGE_LENGTH))
+    result: Mapped[Any | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

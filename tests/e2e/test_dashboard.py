@@ -123,13 +123,13 @@ def retry_and_hold_the_answer(page: Page) -> None:
 def test_login_shows_exactly_my_jobs_and_totals(page: Page, make_user, snap: Snap) -> None:
     user = make_user(
         [
-            ("Nightly sales report", "report", "completed"),
+            ("Nightly sales report", "simple", "completed"),
             ("Resize product photos", "image-resize", "running"),
-            ("Rebuild search index", "reindex", "pending"),
-            ("Export invoices", "export", "completed"),
+            ("Rebuild search index", "simple", "pending"),
+            ("Export invoices", "simple", "completed"),
             ("Train ranking model", "ml-train", "failed"),
-            ("Purge temp files", "cleanup", "cancelled"),
-            ("Warm CDN cache", "cache", "running"),
+            ("Purge temp files", "simple", "cancelled"),
+            ("Warm CDN cache", "simple", "running"),
         ]
     )
 
@@ -183,18 +183,18 @@ def test_submit_then_cancel_a_job(page: Page, make_user, snap: Snap) -> None:
 def test_other_users_jobs_never_appear(page: Page, make_user) -> None:
     me = make_user(
         [
-            ("My weekly digest", "email", "completed"),
-            ("My photo import", "import", "running"),
-            ("My backup", "backup", "pending"),
+            ("My weekly digest", "simple", "completed"),
+            ("My photo import", "simple", "running"),
+            ("My backup", "simple", "pending"),
         ],
         prefix="me",
     )
     other = make_user(
         [
-            ("ZZ-OTHER-USER payroll export", "export", "completed"),
-            ("ZZ-OTHER-USER secret audit", "audit", "running"),
-            ("ZZ-OTHER-USER pending upload", "upload", "pending"),
-            ("ZZ-OTHER-USER failed sync", "sync", "failed"),
+            ("ZZ-OTHER-USER payroll export", "simple", "completed"),
+            ("ZZ-OTHER-USER secret audit", "simple", "running"),
+            ("ZZ-OTHER-USER pending upload", "simple", "pending"),
+            ("ZZ-OTHER-USER failed sync", "simple", "failed"),
         ],
         prefix="other",
     )
@@ -224,7 +224,7 @@ def test_reload_during_api_outage_shows_error_and_retry_recovers(
 ) -> None:
     user = make_user(
         [
-            ("Outage report", "report", "completed"),
+            ("Outage report", "simple", "completed"),
             ("Outage queued job", "simple", "pending"),
         ]
     )
@@ -371,15 +371,15 @@ def test_docs_screenshot_of_dashboard_with_data(page: Page, make_user) -> None:
     """Writes docs/dashboard.png: a dashboard with real data in every status."""
     user = make_user(
         [
-            ("Quarterly revenue report", "report", "completed"),
-            ("Import customer CSV", "import", "completed"),
+            ("Quarterly revenue report", "simple", "completed"),
+            ("Import customer CSV", "simple", "completed"),
             ("Resize product images", "image-resize", "failed"),
-            ("Send weekly newsletter", "email", "completed"),
-            ("Clean up old uploads", "cleanup", "cancelled"),
-            ("Rebuild search index", "reindex", "running"),
+            ("Send weekly newsletter", "simple", "completed"),
+            ("Clean up old uploads", "simple", "cancelled"),
+            ("Rebuild search index", "simple", "running"),
             ("Train recommendation model", "ml-train", "running"),
-            ("Export invoices to accounting", "export", "pending"),
-            ("Generate sitemap", "report", "pending"),
+            ("Export invoices to accounting", "simple", "pending"),
+            ("Generate sitemap", "simple", "pending"),
         ],
         email="ada@example.com",
     )

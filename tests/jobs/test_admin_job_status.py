@@ -1,4 +1,4 @@
-"""PATCH /api/admin/jobs/{id}: the job lifecycle, as admins (and workers) drive it."""
+"""PATCH /api/admin/jobs/{id}: the job lifecycle, as admins drive it by hand."""
 
 from datetime import datetime
 from itertools import product
@@ -28,8 +28,9 @@ ALLOWED = [
     (RUNNING, COMPLETED),
     (RUNNING, FAILED),
     (RUNNING, CANCELLED),
+    (FAILED, PENDING),  # a retry
 ]
-# Everything else, staying put included, and anything out of completed, failed or cancelled.
+# Everything else: staying put, anything out of completed or cancelled.
 DISALLOWED = [move for move in product(JobStatus, repeat=2) if move not in ALLOWED]
 
 

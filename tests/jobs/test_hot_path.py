@@ -66,7 +66,7 @@ async def test_any_change_to_the_users_jobs_changes_the_etag(
     stats_etag = (await client.get(f"{URL}/stats", headers=headers)).headers["etag"]
 
     if change == "submit":
-        made = await client.post(URL, json={"job_name": "n", "job_type": "t"}, headers=headers)
+        made = await client.post(URL, json={"job_name": "n", "job_type": "simple"}, headers=headers)
     elif change == "cancel":
         made = await client.post(f"{URL}/{job.job_id}/cancel", headers=headers)
     else:

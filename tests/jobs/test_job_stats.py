@@ -64,9 +64,11 @@ async def test_stats_follow_a_submitted_and_a_cancelled_job(
     user = await create_user(session)
     headers = bearer(user, settings)
     submitted = await client.post(
-        "/api/users/jobs", json={"job_name": "n", "job_type": "t"}, headers=headers
+        "/api/users/jobs", json={"job_name": "n", "job_type": "simple"}, headers=headers
     )
-    await client.post("/api/users/jobs", json={"job_name": "m", "job_type": "t"}, headers=headers)
+    await client.post(
+        "/api/users/jobs", json={"job_name": "m", "job_type": "simple"}, headers=headers
+    )
 
     await client.post(
         f"/api/users/jobs/{submitted.json()['job']['job_id']}/cancel", headers=headers

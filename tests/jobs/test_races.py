@@ -93,7 +93,7 @@ async def test_200_concurrent_submissions_all_land(race: Race) -> None:
     responses = await asyncio.gather(
         *(
             race.client.post(
-                JOBS, json={"job_name": f"job {i}", "job_type": "batch"}, headers=headers
+                JOBS, json={"job_name": f"job {i}", "job_type": "simple"}, headers=headers
             )
             for i in range(200)
         )

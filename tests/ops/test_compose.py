@@ -44,7 +44,15 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_the_services(services: dict[str, Any]) -> None:
-    assert {"db", "redis", "migrate", "api"} <= services.keys()
+    assert {"db", "redis", "migrate", "api", "worker"} <= services.keys()
+
+
+def test_the_worker_runs_the_api_image_in_its_other_role(services: dict[str, Any]) -> None:
+    worker, api = services["worker"], services["api"]
+    assert (worker["image"], worker["build"]) == (api["image"], api["build"])
+    assert _command(worker) == ["python", "-m", "app", "worker"]
+    assert _environment(worker)["DATABASE_URL"] == _environment(api)["DATABASE_URL"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_db_is_postgres_15_with_a_healthcheck_and_a_volume(
@@ -119,7 +127,7 @@ def test_api_healthcheck_is_healthz(services: dict[str, Any]) -> None:
 
 
 def test_secret_key_must_be_supplied(services: dict[str, Any]) -> None:
-    for name in ("api", "migrate"):
+    for name in ("api", "migrate", "worker"):
         value = _environment(services[name])["SECRET_KEY"]
         match = INTERPOLATION.fullmatch(value)
         assert match, f"{name}: SECRET_KEY is not taken from the environment: {value!r}"

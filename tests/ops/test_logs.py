@@ -65,8 +65,8 @@ async def test_console_every_kind_of_answer_gets_exactly_one_line(
         ("GET", "/no/such/route/42", {}, None, "unmatched", "404", None),
         ("POST", "/api/users/jobs", auth, {"job_type": "x"}, "/api/users/jobs", "422",
          str(user.user_id)),
-        ("POST", "/api/users/jobs", auth, {"job_name": "n", "job_type": "t"}, "/api/users/jobs",
-         "201", str(user.user_id)),
+        ("POST", "/api/users/jobs", auth, {"job_name": "n", "job_type": "simple"},
+         "/api/users/jobs", "201", str(user.user_id)),
     ]  # fmt: skip
     for method, path, headers, body, route, status, user_id in requests:
         request_id = f"each-{uuid.uuid4().hex[:8]}"

@@ -89,7 +89,7 @@ async def test_a_second_instance_sees_what_the_first_did(
 
         # A job submitted through A is listed by B.
         submitted = await a.post(
-            "/api/users/jobs", json={"job_name": "shared", "job_type": "ops"}, headers=auth
+            "/api/users/jobs", json={"job_name": "shared", "job_type": "simple"}, headers=auth
         )
         assert submitted.status_code == 201, submitted.text
         job_id = submitted.json()["job"]["job_id"]

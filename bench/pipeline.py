@@ -1,0 +1,351 @@
+"""The jobs pipeline end to end: users submit `simple` jobs (seconds=0) through the API while
+worker processes run them (`make bench` runs it after the HTTP scenarios; docs/benchmarks.md).
+
+    .venv/bin/python bench/pipeline.py [--database jobs_bench_pipeline] [--workers 2]
+
+It drops and recreates the database, serves the API (`python -m app serve`, one process) and
+starts the workers, then measures, in one run:
+
+- the workers alone: --backlog jobs are submitted before any worker starts; jobs/s while the
+  workers, once registered, work through them;
+- throughput: 50 users submit as fast as they can for --seconds; jobs/s from the first submit
+  to the last completion, all jobs waited for;
+- pickup latency at a steady --rate jobs/s: from the job's creation (stamped just before the
+  submit's commit) to its start on a worker (`started_at`), p50 and p99;
+- the ceiling: this PostgreSQL's rate of single-row INSERT commits on 50 connections.
+Prints a Markdown summary; the processes it started are stopped at the end.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+from alembic import command
+from alembic.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.core.config import Settings  # noqa: E402
+from app.core.security import create_access_token  # noqa: E402
+
+USERS = 50
+SECRET_KEY = "bench-only-signing-key-never-use-in-production01"
+BODY = {"job_name": "pipeline", "job_type": "simple", "parameters": {"seconds": 0}}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Processes:
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+                [sys.executable, "-m", "app", *args],
+                cwd=ROOT,
+                env={**self.env, **extra},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _recreate(dsn_admin: str, name: str) -> None:
+    admin = await asyncpg.connect(dsn_admin)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def _users(dsn: str, settings: Settings) -> list[dict[str, str]]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        ids = await connection.fetch(
+            "INSERT INTO users (email, hashed_password) "
+            "SELECT 'pipeline-' || n || '@example.com', 'not a hash' FROM generate_series(1, $1) n "
+            "RETURNING user_id",
+            USERS,
+        )
+    finally:
+        await connection.close()
+    return [
+        {"Authorization": f"Bearer {create_access_token(row[0], 0, settings).token}"} for row in ids
+    ]
+
+
+async def _wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the API did not start")
+
+
+async def _wait_workers(dsn: str, count: int) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        for _ in range(600):
+            if await connection.fetchval("SELECT count(*) FROM procrastinate_workers") >= count:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+    raise RuntimeError("the workers did not start")
+
+
+async def _drain(dsn: str, within: float = 300) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within
+        while await connection.fetchval(
+            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("jobs still unfinished")
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+
+
+async def throughput(
+    url: str, dsn: str, users: list[dict[str, str]], seconds: float
+) -> dict[str, float]:
+    connection = await asyncpg.connect(dsn)
+    first_id = await connection.fetchval("SELECT coalesce(max(job_id), 0) FROM jobs")
+    await connection.close()
+    stop = time.monotonic() + seconds
+    errors = 0
+
+    async def submitter(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        nonlocal errors
+        while time.monotonic() < stop:
+            response = await client.post("/api/users/jobs", json=BODY, headers=headers)
+            errors += response.status_code != 201
+
+    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(submitter(client, headers) for headers in users))
+    await _drain(dsn)
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT count(*) FILTER (WHERE status = 'completed') AS completed, count(*) AS total,"
+            " extract(epoch FROM max(finished_at) - min(created_at)) AS span FROM jobs"
+            " WHERE job_id > $1",
+            first_id,
+        )
+    finally:
+        await connection.close()
+    return {
+        "jobs": row["total"],
+        "completed": row["completed"],
+        "errors": errors,
+        "span_s": float(row["span"]),
+        "jobs_per_s": row["completed"] / float(row["span"]),
+    }
+
+
+async def backlog(url: str, users: list[dict[str, str]], count: int) -> None:
+    """Submit `count` jobs before any worker runs."""
+    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        for start in range(0, count, USERS):
+            await asyncio.gather(
+                *(
+                    client.post("/api/users/jobs", json=BODY, headers=users[n % USERS])
+                    for n in range(start, min(start + USERS, count))
+                )
+            )
+
+
+async def drain_rate(dsn: str, count: int) -> float:
+    """Jobs/s while the workers, just started, work through a backlog of `count`."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        started = time.monotonic()
+        while True:
+            unfinished = await connection.fetchval(
+                "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+            )
+            if not unfinished:
+                return count / (time.monotonic() - started)
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+
+
+async def pickup(
+    url: str, dsn: str, users: list[dict[str, str]], rate: float, seconds: float
+) -> dict[str, float]:
+    connection = await asyncpg.connect(dsn)
+    first_id = await connection.fetchval("SELECT coalesce(max(job_id), 0) FROM jobs")
+    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
+    sent: list[asyncio.Task[httpx.Response]] = []
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        start = time.monotonic()
+        n = 0
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(elapsed * rate) + 1
+            while n < due:  # open loop: submits go out on schedule, answered or not
+                sent.append(
+                    asyncio.create_task(
+                        client.post("/api/users/jobs", json=BODY, headers=users[n % USERS])
+                    )
+                )
+                n += 1
+            await asyncio.sleep(max(0.0, (n / rate) - (time.monotonic() - start)))
+        responses = await asyncio.gather(*sent)
+    await _drain(dsn)
+    delays = [
+        float(d) * 1000
+        for (d,) in await connection.fetch(
+            "SELECT extract(epoch FROM started_at - created_at) FROM jobs"
+            " WHERE job_id > $1 AND started_at IS NOT NULL ORDER BY 1",
+            first_id,
+        )
+    ]
+    await connection.close()
+    quantiles = statistics.quantiles(delays, n=100)
+    return {
+        "submitted": len(responses),
+        "errors": sum(r.status_code != 201 for r in responses),
+        "rate": rate,
+        "p50_ms": statistics.median(delays),
+        "p99_ms": quantiles[98],
+    }
+
+
+async def insert_ceiling(dsn: str, seconds: float, connections: int = USERS) -> float:
+    setup = await asyncpg.connect(dsn)
+    await setup.execute("CREATE TABLE IF NOT EXISTS pipeline_ceiling (id bigserial, v int)")
+    await setup.close()
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    done = 0
+    stop = time.monotonic() + seconds
+
+    async def insert() -> None:
+        nonlocal done
+        async with pool.acquire() as connection:
+            while time.monotonic() < stop:
+                await connection.execute("INSERT INTO pipeline_ceiling (v) VALUES ($1)", 1)
+                done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(insert() for _ in range(connections)))
+    elapsed = time.monotonic() - started
+    await pool.close()
+    return done / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", default="jobs_bench_pipeline")
+    parser.add_argument("--host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
+    parser.add_argument("--port", default=os.environ.get("BENCH_PGPORT", "5432"))
+    parser.add_argument("--user", default=os.environ.get("BENCH_PGUSER", "postgres"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=10, help="per worker")
+    parser.add_argument("--seconds", type=float, default=10, help="each measurement")
+    parser.add_argument("--rate", type=float, default=100, help="the steady rate, jobs/s")
+    parser.add_argument("--backlog", type=int, default=1000, help="jobs queued before workers")
+    parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "pipeline-logs"))
+    args = parser.parse_args()
+
+    base = f"postgresql://{args.user}@{args.host}:{args.port}"
+    dsn = f"{base}/{args.database}"
+    database_url = f"postgresql+asyncpg://{args.user}@{args.host}:{args.port}/{args.database}"
+    await _recreate(f"{base}/postgres", args.database)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    settings = Settings(_env_file=None, database_url=database_url, secret_key=SECRET_KEY)  # type: ignore[call-arg]
+    users = await _users(dsn, settings)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    logs = Path(args.logs)
+    await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "WORKER_CONCURRENCY": str(args.concurrency),
+        "DATABASE_POOL_SIZE": "20",
+    }
+    processes = Processes(env, logs)
+    try:
+        processes.start("api", "serve")
+        await _wait_ready(url)
+        ceiling = await insert_ceiling(dsn, args.seconds / 2)
+        await backlog(url, users, args.backlog)
+        for n in range(args.workers):
+            processes.start(f"worker-{n + 1}", "worker")
+        await _wait_workers(dsn, args.workers)
+        drained = await drain_rate(dsn, args.backlog)
+        flow = await throughput(url, dsn, users, args.seconds)
+        steady = await pickup(url, dsn, users, args.rate, args.seconds)
+    finally:
+        processes.stop()
+
+    print(
+        f"## Pipeline ({args.workers} workers x {args.concurrency}, {USERS} users, 1 API process)\n"
+    )
+    print("| measure | value |\n|---|---|")
+    print(
+        f"| ceiling: PostgreSQL single-row INSERT commits/s ({USERS} connections) | {ceiling:.0f} |"
+    )
+    print(
+        f"| end to end, submit to completed | {flow['jobs_per_s']:.0f} jobs/s "
+        f"({flow['completed']} of {flow['jobs']} completed in {flow['span_s']:.1f} s, "
+        f"{flow['errors']} submit errors) |"
+    )
+    print(f"| share of the ceiling | {flow['jobs_per_s'] / ceiling:.3f} |")
+    print(f"| workers alone, through a backlog of {args.backlog} | {drained:.0f} jobs/s |")
+    print(
+        f"| pickup at {steady['rate']:.0f} jobs/s, creation to running | "
+        f"p50 {steady['p50_ms']:.1f} ms, p99 {steady['p99_ms']:.1f} ms "
+        f"({steady['submitted']} jobs, {steady['errors']} submit errors) |"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
