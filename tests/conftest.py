@@ -10,7 +10,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, is_sqlite
 from tests.apps import OpenApp, make_settings, open_app
+from tests.ops.servers import Server, ServerStarter, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # The browser tests need playwright (the `e2e` extra) and their own servers: only
@@ -149,3 +150,21 @@ def app(running: OpenApp) -> FastAPI:
 @pytest.fixture
 def client(running: OpenApp) -> AsyncClient:
     return running.client
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[ServerStarter]:
+    """Starts `python -m app serve` processes (tests/ops/servers.py), each from an empty working
+    directory; every one is killed when the test ends, even when it fails."""
+    started: list[Server] = []
+
+    def start(name: str, env: dict[str, str]) -> Server:
+        server = start_server(name, env, workdir=tmp_path)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()

@@ -3,7 +3,7 @@ start (what `make run` gives a newcomer). A real server process on a SQLite file
 whatever database the rest of the suite uses."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from app.__main__ import main as cli
 from tests.apps import TEST_SECRET_KEY
 from tests.conftest import alembic_config
 from tests.factories import PASSWORD
-from tests.ops.servers import Server, free_port, server_env, start_server
+from tests.ops.servers import Server, ServerStarter, free_port, server_env
 
 EMAIL = "newcomer@example.com"
 
@@ -34,9 +34,7 @@ def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def serve(sqlite_url: str, tmp_path: Path) -> Iterator[Any]:
-    started: list[Server] = []
-
+def serve(sqlite_url: str, servers: ServerStarter) -> Callable[[str], Server]:
     def start(name: str) -> Server:
         env = server_env(
             DATABASE_URL=sqlite_url,
@@ -45,15 +43,9 @@ def serve(sqlite_url: str, tmp_path: Path) -> Iterator[Any]:
             PORT=str(free_port()),
             LOG_FORMAT="console",
         )
-        server = start_server(name, env, workdir=tmp_path)
-        started.append(server)
-        return server
+        return servers(name, env)
 
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.kill()
+    return start
 
 
 def _login(server: Server) -> dict[str, str]:

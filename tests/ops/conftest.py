@@ -5,16 +5,14 @@
 the test body, after `capsys` is active: the app's log handler writes to the `sys.stdout` of the
 moment it is created.
 
-`ops_database_url` and `servers` are for the tests that need real `python -m app serve`
-processes: a dedicated PostgreSQL database (created, migrated, dropped) and servers that are
-always killed at the end, even when the test fails.
+`ops_database_url` is for the tests that need real `python -m app serve` processes (started by
+the suite-wide `servers` fixture): a dedicated PostgreSQL database (created, migrated, dropped).
 """
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.db import create_engine, is_sqlite
 from tests.apps import OpenApp, make_settings, open_app
 from tests.conftest import alembic_config
-from tests.ops.servers import Server, start_server
 
 # Named after the suite's database, so that runs on different test databases (one per
 # checkout) never drop each other's server database.
@@ -100,23 +97,3 @@ def ops_database_url(database_url: str) -> Iterator[str]:
         yield ops_url
     finally:
         asyncio.run(_recreate_database(maintenance, ops_database, create=False))
-
-
-ServerStarter = Callable[..., Server]
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[ServerStarter]:
-    """Starts `python -m app serve` processes; every one is killed when the test ends."""
-    started: list[Server] = []
-
-    def start(name: str, env: dict[str, str]) -> Server:
-        server = start_server(name, env, workdir=tmp_path)
-        started.append(server)
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.kill()

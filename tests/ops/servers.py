@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,3 +148,7 @@ def start_server(name: str, env: dict[str, str], *, workdir: Path) -> Server:
         server.kill()
         raise
     return server
+
+
+# What the suite-wide `servers` fixture (tests/conftest.py) hands a test: start(name, env).
+ServerStarter = Callable[[str, dict[str, str]], Server]

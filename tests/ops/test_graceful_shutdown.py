@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ops.conftest import ServerStarter
 from tests.ops.servers import (
     Server,
+    ServerStarter,
     established_receive_queues,
     free_port,
     refuses_connections,

@@ -11,8 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.auth.throttle import LoginThrottle
-from tests.ops.conftest import ServerStarter
-from tests.ops.servers import Server, free_port, server_env
+from tests.ops.servers import Server, ServerStarter, free_port, server_env
 
 pytestmark = pytest.mark.postgres_only
 
