@@ -14,7 +14,7 @@ from tests.factories import access_token, bearer, create_job, create_user
 
 JOBS_URL = "/api/users/jobs"
 ME_URL = "/api/users/me"
-NEW_JOB = {"job_name": "nightly report", "job_type": "report"}
+NEW_JOB = {"job_name": "nightly report", "job_type": "simple"}
 TRUSTED = "http://localhost:3000"
 FOREIGN = "http://evil.example"
 T = "{token}"

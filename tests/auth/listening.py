@@ -156,7 +156,7 @@ class Stack:
 
     async def submit(self, account: Account, name: str) -> None:
         response = await self.client.post(
-            JOBS, json={"job_name": name, "job_type": "report"}, headers=account.headers
+            JOBS, json={"job_name": name, "job_type": "simple"}, headers=account.headers
         )
         assert response.status_code == 201, response.text
 

@@ -12,7 +12,8 @@ import pytest
 from alembic import command
 
 from app.__main__ import main as cli
-from tests.conftest import TEST_SECRET_KEY, alembic_config
+from tests.apps import TEST_SECRET_KEY
+from tests.conftest import alembic_config
 from tests.factories import PASSWORD
 from tests.ops.servers import Server, free_port, server_env, start_server
 

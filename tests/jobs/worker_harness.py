@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker, dispose_database
-from app.main import create_app
-from tests.conftest import TEST_SECRET_KEY
+from app.core.db import create_engine, create_sessionmaker
+from tests.apps import TEST_SECRET_KEY, make_settings, open_app
 from tests.factories import bearer, create_user
 from tests.ops.servers import server_env
 
@@ -193,31 +192,24 @@ async def reset(engine: AsyncEngine) -> None:
 
 @contextlib.asynccontextmanager
 async def pipeline(database_url: str, workdir: Path) -> AsyncIterator[Pipeline]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
-        cors_origins=["http://localhost:3000"],
-    )
+    settings = make_settings(database_url)
     engine = create_engine(database_url)
-    await reset(engine)
-    app = create_app(settings)
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    running = Pipeline(
-        database_url=database_url,
-        engine=engine,
-        client=AsyncClient(transport=transport, base_url="https://testserver"),
-        settings=settings,
-        workdir=workdir,
-    )
     try:
-        yield running
+        await reset(engine)
+        async with open_app(settings, raise_app_exceptions=False) as api:
+            running = Pipeline(
+                database_url=database_url,
+                engine=engine,
+                client=api.client,
+                settings=settings,
+                workdir=workdir,
+            )
+            try:
+                yield running
+            finally:
+                for worker in running.workers:
+                    worker.kill()
     finally:
-        for worker in running.workers:
-            worker.kill()
-        await running.client.aclose()
-        await dispose_database(app.state)
         await engine.dispose()
 
 
