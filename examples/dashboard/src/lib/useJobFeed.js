@@ -71,7 +71,9 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
       try {
         const current = viewRef.current;
         const shown = Math.max(current ? current.jobs.length : 0, PAGE_SIZE);
-        const limit = Math.min(shown, MAX_PAGE_SIZE);
+        const wanted = Math.min(shown, MAX_PAGE_SIZE);
+        // The API's default page is PAGE_SIZE: the plain URL then, as any other client sends it.
+        const limit = wanted > PAGE_SIZE ? wanted : undefined;
         const etags = force || failedRef.current ? { list: null, stats: null } : etagsRef.current;
         const [list, totals] = await Promise.all([
           jobsService.getUserJobs({ status, limit, etag: etags.list }),
@@ -83,8 +85,10 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
 
         if (!list.notModified) {
           let next = { jobs: list.jobs, total: list.total, nextCursor: list.nextCursor };
-          // More rows shown than one request may ask for: keep the older ones.
-          if (current && current.jobs.length > limit && list.jobs.length === limit) {
+          // A full page leaves rows out at its end: those shown before (new jobs pushed them
+          // down, or more are shown than one request may ask for) stay, and the next refresh
+          // asks for them too.
+          if (current && list.nextCursor && list.jobs.length === wanted) {
             const oldest = list.jobs[list.jobs.length - 1].id;
             const tail = current.jobs.filter((job) => job.id < oldest);
             next = { ...next, jobs: [...list.jobs, ...tail], nextCursor: current.nextCursor };

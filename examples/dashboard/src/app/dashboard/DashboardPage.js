@@ -44,6 +44,16 @@ export default function DashboardPage() {
     onUnauthorized: clearSession,
   });
 
+  // A failed session check stays this page's error until jobs load: while a
+  // retry's first load is on its way, nothing may look current.
+  const [sessionFailure, setSessionFailure] = useState(null);
+  useEffect(() => {
+    if (sessionError) setSessionFailure(sessionErrorMessage(sessionError));
+  }, [sessionError]);
+  useEffect(() => {
+    if (feed.tick > 0) setSessionFailure(null);
+  }, [feed.tick]);
+
   // Signed out (the API answered 401): go to the login page. A failed session
   // check (API unreachable, 5xx) is not "signed out": stay and show the error.
   useEffect(() => {
@@ -102,8 +112,9 @@ export default function DashboardPage() {
     return <p className="page-message">Loading…</p>;
   }
 
-  // A failed session check is this page's error until the jobs load.
-  const shownError = feed.error ?? (sessionError ? sessionErrorMessage(sessionError) : null);
+  // Before the effect above has copied it, a session error is shown directly.
+  const shownError =
+    feed.error ?? sessionFailure ?? (sessionError ? sessionErrorMessage(sessionError) : null);
   const retrying = feed.loading || checkingSession;
   const stats = shownError ? null : feed.stats;
   const view = feed.view;
