@@ -54,7 +54,9 @@ export default function JobsTable({ jobs, details, cancellingId, selectedId, onC
               data-job-id={job.id}
               className={selectedId === job.id ? 'selected' : undefined}
             >
-              <td data-label="ID">{job.id}</td>
+              <td data-label="ID" className="job-id">
+                {job.id}
+              </td>
               <td data-label="Name" className="job-name" data-testid="job-name">
                 {job.name}
               </td>
@@ -68,27 +70,29 @@ export default function JobsTable({ jobs, details, cancellingId, selectedId, onC
               <td data-label="Created">
                 <time dateTime={job.created_at}>{formatDate(job.created_at)}</time>
               </td>
-              <td data-label="Actions" className="actions">
-                <button
-                  type="button"
-                  className="button small"
-                  data-testid="job-details"
-                  aria-expanded={selectedId === job.id}
-                  onClick={() => onSelect(selectedId === job.id ? null : job.id)}
-                >
-                  Details
-                </button>
-                {CANCELLABLE_STATUSES.includes(job.status) && (
+              <td data-label="Actions">
+                <div className="actions">
                   <button
                     type="button"
                     className="button small"
-                    data-testid="cancel-job"
-                    disabled={cancellingId === job.id}
-                    onClick={() => onCancel(job.id)}
+                    data-testid="job-details"
+                    aria-expanded={selectedId === job.id}
+                    onClick={() => onSelect(selectedId === job.id ? null : job.id)}
                   >
-                    {cancellingId === job.id ? 'Cancelling…' : 'Cancel'}
+                    Details
                   </button>
-                )}
+                  {CANCELLABLE_STATUSES.includes(job.status) && (
+                    <button
+                      type="button"
+                      className="button small"
+                      data-testid="cancel-job"
+                      disabled={cancellingId === job.id}
+                      onClick={() => onCancel(job.id)}
+                    >
+                      {cancellingId === job.id ? 'Cancelling…' : 'Cancel'}
+                    </button>
+                  )}
+                </div>
               </td>
             </tr>
           ))}
