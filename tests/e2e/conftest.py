@@ -378,6 +378,38 @@ def stack() -> Iterator[Stack]:
         signal.signal(signal.SIGTERM, previous_handler)
 
 
+WORKER_METRICS_PORT = 9464
+
+
+@pytest.fixture
+def worker(stack: Stack) -> Iterator[ServerProcess]:
+    """A job worker (`python -m app worker`) for one test: while it lives, jobs really run.
+
+    Other tests leave their jobs pending (nothing runs them), so it is started only here.
+    """
+    env = _api_env()
+    # Earlier tests leave pending jobs (a second each) queued ahead of this one's: run many at once.
+    env.update(
+        WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
+        WORKER_CONCURRENCY="50",
+        WORKER_SHUTDOWN_GRACE_SECONDS="2",
+    )
+    process = ServerProcess(
+        "worker",
+        [sys.executable, "-m", "app", "worker"],
+        cwd=ROOT,
+        env=env,
+        port=WORKER_METRICS_PORT,
+        ready_url=f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics",
+        ready_timeout=30,
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.fixture(autouse=True)
 def _api_is_up(request: pytest.FixtureRequest) -> None:
     # A failed outage test must not leave the API down for the tests after it.

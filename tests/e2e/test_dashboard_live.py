@@ -3,10 +3,13 @@ reachable with Load more, the status filter and the detail panel show what the A
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.e2e.conftest import Api, E2EUser, SeededJob
+from tests.e2e.conftest import TIMEOUT_MS, Api, E2EUser, SeededJob, ServerProcess
 from tests.e2e.pages import (
     JOBS_URL,
     STATS_URL,
@@ -58,6 +61,47 @@ def test_a_status_change_shows_in_the_open_dashboard_without_a_reload(
     expect_totals(page, user.jobs)
     expect(row_for(page, thumbnails.id).get_by_test_id("job-status")).to_have_text("pending")
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+
+
+def wait_for_status(api: Api, user: E2EUser, job_id: int, status: str) -> None:
+    """Until the API itself holds the job in this status (the worker moves it)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        job = api.http.get(
+            f"/api/users/jobs/{job_id}", headers={"Authorization": f"Bearer {user.token}"}
+        ).json()["job"]
+        if job["status"] == status:
+            return
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']}, not {status}"
+        time.sleep(0.05)
+
+
+def test_a_job_the_worker_runs_shows_its_progress_and_outcome_live(
+    page: Page, make_user, api: Api, worker: ServerProcess, snap: Snap
+) -> None:
+    user = make_user()
+    log_in(page, user)
+    expect(page.get_by_test_id("jobs-empty")).to_be_visible()
+
+    job_id = int(api.submit(user.token, "Real work", "simple", {"seconds": 4})["job_id"])
+    row = row_for(page, job_id)
+
+    wait_for_status(api, user, job_id, "running")
+    expect(row.get_by_test_id("job-status")).to_have_text("running", timeout=LIVE_MS)
+    # The handler reports progress each second; the bar follows it.
+    expect(row.get_by_test_id("job-progress-text")).to_have_text(
+        re.compile(r"^[1-9]\d?% · slept \d of 4 s$"), timeout=4_000
+    )
+    snap("progress")
+
+    wait_for_status(api, user, job_id, "completed")
+    expect(row.get_by_test_id("job-status")).to_have_text("completed", timeout=LIVE_MS)
+    expect(page.get_by_test_id("stat-completed")).to_have_text("1")
+    row.get_by_test_id("job-details").click()
+    panel = page.get_by_test_id("job-detail")
+    expect(panel.get_by_test_id("detail-result")).to_contain_text('"slept": 4')
+    expect(panel.get_by_test_id("detail-attempts")).to_have_text("1")
+    expect(panel.get_by_test_id("detail-error")).to_have_text("none")
 
 
 def test_unchanged_jobs_are_asked_for_with_their_etag_and_a_304_changes_nothing(
