@@ -4,6 +4,9 @@
 Entry point: tests/e2e/run.sh (`make e2e`), which runs `pytest tests/e2e -m e2e`. Without `-m e2e`
 (or E2E=1) the tests here are deselected, so the main suite never starts servers or a browser.
 
+Screenshots for the README go to test-artifacts/e2e/ too; E2E_UPDATE_DOCS_IMAGES=1 writes them
+to docs/ instead (refreshing the docs images on purpose), so a plain run leaves the tree clean.
+
 Everything listens on loopback only. The browser opens http://localhost:3000 and the dashboard
 calls http://localhost:8000: one host name, so the SameSite=Lax login cookie flows.
 Every process started here runs in its own process group and is killed at the end, even when
@@ -40,6 +43,7 @@ DASHBOARD_DIR = ROOT / "examples" / "dashboard"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 LOGS = ARTIFACTS / "logs"
 DOCS = ROOT / "docs"
+UPDATE_DOCS_IMAGES = os.environ.get("E2E_UPDATE_DOCS_IMAGES") == "1"
 
 API_PORT = 8000
 DASHBOARD_PORT = 3000
@@ -260,6 +264,9 @@ def _api_env() -> dict[str, str]:
         ENVIRONMENT="development",  # the cookie is not Secure over plain http
         SECRET_KEY=SECRET_KEY,
         CORS_ORIGINS=DASHBOARD_URL,
+        # Every test logs in through the browser and again for seeding: more password checks
+        # a minute from one address than a person makes.
+        CLIENT_MAX_PASSWORD_CHECKS="1000",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -371,6 +378,38 @@ def stack() -> Iterator[Stack]:
         signal.signal(signal.SIGTERM, previous_handler)
 
 
+WORKER_METRICS_PORT = 9464
+
+
+@pytest.fixture
+def worker(stack: Stack) -> Iterator[ServerProcess]:
+    """A job worker (`python -m app worker`) for one test: while it lives, jobs really run.
+
+    Other tests leave their jobs pending (nothing runs them), so it is started only here.
+    """
+    env = _api_env()
+    # Earlier tests leave pending jobs (a second each) queued ahead of this one's: run many at once.
+    env.update(
+        WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
+        WORKER_CONCURRENCY="50",
+        WORKER_SHUTDOWN_GRACE_SECONDS="2",
+    )
+    process = ServerProcess(
+        "worker",
+        [sys.executable, "-m", "app", "worker"],
+        cwd=ROOT,
+        env=env,
+        port=WORKER_METRICS_PORT,
+        ready_url=f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics",
+        ready_timeout=30,
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.fixture(autouse=True)
 def _api_is_up(request: pytest.FixtureRequest) -> None:
     # A failed outage test must not leave the API down for the tests after it.
@@ -433,12 +472,13 @@ class Api:
             self._admin_token = self.login(email, PASSWORD)
         return self._admin_token
 
-    def submit(self, token: str, name: str, job_type: str) -> dict[str, Any]:
-        response = self.http.post(
-            "/api/users/jobs",
-            json={"job_name": name, "job_type": job_type},
-            headers=self._auth(token),
-        )
+    def submit(
+        self, token: str, name: str, job_type: str, parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"job_name": name, "job_type": job_type}
+        if parameters is not None:
+            body["parameters"] = parameters
+        response = self.http.post("/api/users/jobs", json=body, headers=self._auth(token))
         response.raise_for_status()
         return dict(response.json()["job"])
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end browser tests: real PostgreSQL, the API, the Next.js dashboard and Debian's
 # chromium under Playwright. `make e2e` calls this. Needs PostgreSQL on 127.0.0.1:5432 (trust
-# auth), Node.js 20.9+ and free ports 8000 and 3000. Artifacts: test-artifacts/e2e/.
+# auth), Node.js 20.9+ and free ports 8000 and 3000. Artifacts, screenshots included:
+# test-artifacts/e2e/. E2E_UPDATE_DOCS_IMAGES=1 refreshes docs/dashboard*.png instead.
 # Extra arguments go to pytest, e.g. tests/e2e/run.sh -k logout -x
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -11,6 +11,14 @@ export const authService = {
     return data.user;
   },
 
+  /** Create an account (it does not log in). Returns the new user. */
+  async register({ email, password, fullName }) {
+    const body = { email, password };
+    if (fullName) body.full_name = fullName;
+    const data = await apiRequest(API_ENDPOINTS.REGISTER, { method: 'POST', body });
+    return data.user;
+  },
+
   /** Log out; the API revokes the token and expires the cookie. */
   async logout() {
     await apiRequest(API_ENDPOINTS.LOGOUT, { method: 'POST' });

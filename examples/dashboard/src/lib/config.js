@@ -9,8 +9,11 @@ export const API_ENDPOINTS = {
   LOGOUT: '/api/auth/logout',
   REGISTER: '/api/auth/register',
   ME: '/api/users/me',
+  HEALTH: '/healthz',
+  JOB_TYPES: '/api/job-types',
   USER_JOBS: '/api/users/jobs',
   USER_JOB_STATS: '/api/users/jobs/stats',
+  JOB: (jobId) => `/api/users/jobs/${encodeURIComponent(jobId)}`,
   CANCEL_JOB: (jobId) => `/api/users/jobs/${encodeURIComponent(jobId)}/cancel`,
 };
 
@@ -18,3 +21,15 @@ export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cance
 
 // Jobs in these states can still be cancelled; the API answers 409 otherwise.
 export const CANCELLABLE_STATUSES = ['pending', 'running'];
+
+// Rows per page: the API's default page size.
+export const PAGE_SIZE = 100;
+// The API's largest page: a refresh asks for every shown row at once, up to this many.
+export const MAX_PAGE_SIZE = 1000;
+
+// How often the open dashboard asks for changes while its tab is visible. An
+// unchanged list or total costs the API a 304 with no body.
+export const POLL_INTERVAL_MS = 1500;
+
+// Running rows whose progress is fetched on each refresh (the list carries no progress).
+export const MAX_PROGRESS_ROWS = 20;

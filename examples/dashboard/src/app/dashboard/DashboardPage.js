@@ -1,19 +1,23 @@
 'use client';
 
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useRouter } from 'next/navigation';
 import { useAuth } from '@/context/AuthContext';
 import { jobsService } from '@/lib/jobsService';
-import { CANCELLABLE_STATUSES } from '@/lib/config';
-
-function formatDate(value) {
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value ?? '') : date.toLocaleString();
-}
+import { JOB_STATUSES } from '@/lib/config';
+import { useJobFeed } from '@/lib/useJobFeed';
+import JobsTable from './JobsTable';
+import JobDetailPanel from './JobDetailPanel';
+import SubmitJobForm from './SubmitJobForm';
 
 function sessionErrorMessage(err) {
   return err.message || 'Could not check your session';
 }
+
+const TOTALS = [
+  ['Total', 'total'],
+  ...JOB_STATUSES.map((status) => [status[0].toUpperCase() + status.slice(1), status]),
+];
 
 export default function DashboardPage() {
   const {
@@ -27,19 +31,28 @@ export default function DashboardPage() {
   } = useAuth();
   const router = useRouter();
 
-  const [jobs, setJobs] = useState(null); // null until the first successful load
-  const [stats, setStats] = useState(null);
-  const [loading, setLoading] = useState(false);
-  // Why the jobs could not be shown (a failed load or a failed session check).
-  // Only a successful load clears it, so while a retry is in flight the error
-  // stays on screen instead of old data that looks fresh.
-  const [error, setError] = useState(null);
+  const [statusFilter, setStatusFilter] = useState('');
+  const [selectedId, setSelectedId] = useState(null);
+  // A failed action's message. Background refreshes leave it; the next action
+  // of the user's (another cancel, a submit, Retry) clears it.
   const [actionError, setActionError] = useState(null);
   const [cancellingId, setCancellingId] = useState(null);
 
-  // Only the newest request may update state, so overlapping refreshes
-  // (retry, submit, cancel) never show stale data.
-  const requestIdRef = useRef(0);
+  const feed = useJobFeed({
+    enabled: Boolean(user),
+    status: statusFilter || undefined,
+    onUnauthorized: clearSession,
+  });
+
+  // A failed session check stays this page's error until jobs load: while a
+  // retry's first load is on its way, nothing may look current.
+  const [sessionFailure, setSessionFailure] = useState(null);
+  useEffect(() => {
+    if (sessionError) setSessionFailure(sessionErrorMessage(sessionError));
+  }, [sessionError]);
+  useEffect(() => {
+    if (feed.tick > 0) setSessionFailure(null);
+  }, [feed.tick]);
 
   // Signed out (the API answered 401): go to the login page. A failed session
   // check (API unreachable, 5xx) is not "signed out": stay and show the error.
@@ -49,57 +62,12 @@ export default function DashboardPage() {
     }
   }, [authLoading, user, sessionError, router]);
 
-  // A failed session check is this page's error until the jobs load.
-  useEffect(() => {
-    if (sessionError) {
-      setError(sessionErrorMessage(sessionError));
-    }
-  }, [sessionError]);
-
-  // keepActionError: the refresh that follows a failed action must not hide
-  // that action's error; any other successful refresh clears it.
-  const loadData = useCallback(
-    async ({ keepActionError = false } = {}) => {
-      const requestId = ++requestIdRef.current;
-      setLoading(true);
-      try {
-        const [jobList, jobStats] = await Promise.all([
-          jobsService.getUserJobs(),
-          jobsService.getStats(),
-        ]);
-        if (requestId !== requestIdRef.current) return;
-        setJobs(jobList);
-        setStats(jobStats);
-        setError(null);
-        if (!keepActionError) setActionError(null);
-      } catch (err) {
-        if (requestId !== requestIdRef.current) return;
-        if (err.status === 401) {
-          clearSession(); // session expired or revoked
-          return;
-        }
-        setError(err.message || 'Failed to load jobs');
-      } finally {
-        if (requestId === requestIdRef.current) setLoading(false);
-      }
-    },
-    [clearSession],
-  );
-
-  useEffect(() => {
-    if (user) {
-      loadData();
-    }
-    return () => {
-      requestIdRef.current += 1; // ignore answers that arrive after unmount or user change
-    };
-  }, [user, loadData]);
-
   // Without a user the session itself is unknown: re-check it first. Once it
-  // is back, the effect above loads jobs and totals.
+  // is back, the feed loads jobs and totals.
   function handleRetry() {
+    setActionError(null);
     if (user) {
-      loadData();
+      feed.refresh({ force: true });
     } else {
       retrySession();
     }
@@ -108,21 +76,32 @@ export default function DashboardPage() {
   async function handleCancel(id) {
     setActionError(null);
     setCancellingId(id);
-    let failed = false;
     try {
-      await jobsService.cancelJob(id);
+      feed.applyJob(await jobsService.cancelJob(id));
     } catch (err) {
       if (err.status === 401) {
         clearSession();
         return;
       }
       setActionError(`Could not cancel job ${id}: ${err.message}`);
-      failed = true;
+      if (err.status === 409 || err.status === 404) {
+        // The job moved on meanwhile: show the row as it is now.
+        try {
+          feed.applyJob(await jobsService.getJob(id));
+        } catch {
+          // the refresh below tells the rest
+        }
+      }
     } finally {
       setCancellingId(null);
     }
-    loadData({ keepActionError: failed });
+    feed.refresh({ force: true });
   }
+
+  const handleSubmitted = useCallback(() => {
+    setActionError(null);
+    feed.refresh({ force: true });
+  }, [feed.refresh]); // eslint-disable-line react-hooks/exhaustive-deps
 
   async function handleLogout() {
     await logout();
@@ -134,9 +113,12 @@ export default function DashboardPage() {
   }
 
   // Before the effect above has copied it, a session error is shown directly.
-  const shownError = error ?? (sessionError ? sessionErrorMessage(sessionError) : null);
-  const retrying = loading || checkingSession;
-  const shownStats = shownError ? null : stats;
+  const shownError =
+    feed.error ?? sessionFailure ?? (sessionError ? sessionErrorMessage(sessionError) : null);
+  const retrying = feed.loading || checkingSession;
+  const stats = shownError ? null : feed.stats;
+  const view = feed.view;
+  const selectedRow = view && selectedId !== null ? view.jobs.find((j) => j.id === selectedId) : null;
 
   return (
     <main className="dashboard">
@@ -154,21 +136,39 @@ export default function DashboardPage() {
 
       {/* Totals from before an error are not shown as if they were current. */}
       <section className="stats" aria-label="Job totals">
-        <StatCard label="Total" value={shownStats?.total} testId="stat-total" />
-        <StatCard label="Completed" value={shownStats?.completed} testId="stat-completed" />
-        <StatCard label="Running" value={shownStats?.running} testId="stat-running" />
+        {TOTALS.map(([label, key]) => (
+          <div key={key} className={`card stat-card stat-${key}`}>
+            <span className="stat-label">{label}</span>
+            <span className="stat-value" data-testid={`stat-${key}`}>
+              {stats?.[key] ?? '–'}
+            </span>
+          </div>
+        ))}
       </section>
 
-      {user && <SubmitJobForm onSubmitted={loadData} onUnauthorized={clearSession} />}
+      {user && <SubmitJobForm onSubmitted={handleSubmitted} onUnauthorized={clearSession} />}
 
       <section className="card">
         <div className="section-header">
           <h2>Jobs</h2>
-          {loading && jobs !== null && !shownError && (
-            <span className="muted" data-testid="jobs-loading">
-              Refreshing…
-            </span>
-          )}
+          <label className="filter">
+            Status
+            <select
+              data-testid="status-filter"
+              value={statusFilter}
+              onChange={(e) => {
+                setSelectedId(null);
+                setStatusFilter(e.target.value);
+              }}
+            >
+              <option value="">All</option>
+              {JOB_STATUSES.map((status) => (
+                <option key={status} value={status}>
+                  {status}
+                </option>
+              ))}
+            </select>
+          </label>
         </div>
 
         {actionError && (
@@ -190,148 +190,52 @@ export default function DashboardPage() {
               {retrying ? 'Retrying…' : 'Retry'}
             </button>
           </div>
-        ) : jobs === null ? (
+        ) : view === null ? (
           <p className="muted" data-testid="jobs-loading">
             Loading jobs…
           </p>
-        ) : jobs.length === 0 ? (
+        ) : view.jobs.length === 0 ? (
           <p className="muted" data-testid="jobs-empty">
-            No jobs yet. Submit one above.
+            {statusFilter ? `No ${statusFilter} jobs.` : 'No jobs yet. Submit one above.'}
           </p>
         ) : (
-          <JobsTable jobs={jobs} cancellingId={cancellingId} onCancel={handleCancel} />
+          <>
+            <JobsTable
+              jobs={view.jobs}
+              details={feed.details}
+              cancellingId={cancellingId}
+              selectedId={selectedId}
+              onCancel={handleCancel}
+              onSelect={setSelectedId}
+            />
+            <div className="list-footer">
+              <span className="muted" data-testid="jobs-count">
+                Showing {view.jobs.length} of {view.total}
+              </span>
+              {view.nextCursor && (
+                <button
+                  type="button"
+                  className="button"
+                  data-testid="load-more"
+                  disabled={feed.loadingMore}
+                  onClick={feed.loadMore}
+                >
+                  {feed.loadingMore ? 'Loading…' : 'Load more'}
+                </button>
+              )}
+            </div>
+          </>
         )}
       </section>
+
+      {selectedRow && !shownError && (
+        <JobDetailPanel
+          row={selectedRow}
+          tick={feed.tick}
+          onClose={() => setSelectedId(null)}
+          onUnauthorized={clearSession}
+        />
+      )}
     </main>
-  );
-}
-
-function StatCard({ label, value, testId }) {
-  return (
-    <div className="card stat-card">
-      <span className="stat-label">{label}</span>
-      <span className="stat-value" data-testid={testId}>
-        {value ?? '–'}
-      </span>
-    </div>
-  );
-}
-
-function JobsTable({ jobs, cancellingId, onCancel }) {
-  return (
-    <div className="table-wrapper">
-      <table className="jobs-table" data-testid="jobs-table">
-        <thead>
-          <tr>
-            <th scope="col">ID</th>
-            <th scope="col">Name</th>
-            <th scope="col">Type</th>
-            <th scope="col">Status</th>
-            <th scope="col">Created</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {jobs.map((job) => (
-            <tr key={job.id} data-testid="job-row" data-job-id={job.id}>
-              <td>{job.id}</td>
-              <td className="job-name" data-testid="job-name">{job.name}</td>
-              <td>{job.type}</td>
-              <td data-testid="job-status">
-                <span className={`status status-${job.status}`}>{job.status}</span>
-              </td>
-              <td>
-                <time dateTime={job.created_at}>{formatDate(job.created_at)}</time>
-              </td>
-              <td>
-                {CANCELLABLE_STATUSES.includes(job.status) && (
-                  <button
-                    type="button"
-                    className="button small"
-                    data-testid="cancel-job"
-                    disabled={cancellingId === job.id}
-                    onClick={() => onCancel(job.id)}
-                  >
-                    {cancellingId === job.id ? 'Cancelling…' : 'Cancel'}
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-function SubmitJobForm({ onSubmitted, onUnauthorized }) {
-  const [name, setName] = useState('');
-  const [type, setType] = useState('');
-  const [submitting, setSubmitting] = useState(false);
-  const [error, setError] = useState(null);
-  const [message, setMessage] = useState(null);
-
-  async function handleSubmit(event) {
-    event.preventDefault();
-    setError(null);
-    setMessage(null);
-    setSubmitting(true);
-    try {
-      const job = await jobsService.submitJob({ name: name.trim(), type: type.trim() });
-      setName('');
-      setMessage(`Submitted job #${job.id} (${job.name})`);
-      onSubmitted();
-    } catch (err) {
-      if (err.status === 401) {
-        onUnauthorized();
-        return;
-      }
-      setError(err.message || 'Could not submit the job');
-    } finally {
-      setSubmitting(false);
-    }
-  }
-
-  return (
-    <section className="card">
-      <h2>Submit a job</h2>
-      <form className="submit-form" onSubmit={handleSubmit}>
-        <label>
-          Name
-          <input
-            data-testid="job-name-input"
-            value={name}
-            maxLength={255}
-            required
-            onChange={(e) => setName(e.target.value)}
-          />
-        </label>
-        <label>
-          Type
-          <input
-            data-testid="job-type-input"
-            value={type}
-            maxLength={50}
-            placeholder="e.g. simple"
-            title="Lowercase letters, digits, '-' and '_'"
-            required
-            onChange={(e) => setType(e.target.value)}
-          />
-        </label>
-        <button type="submit" className="button primary" data-testid="job-submit" disabled={submitting}>
-          {submitting ? 'Submitting…' : 'Submit'}
-        </button>
-      </form>
-      {error && (
-        <p className="error-text" role="alert" data-testid="job-submit-error">
-          {error}
-        </p>
-      )}
-      {message && (
-        <p className="success-text" data-testid="job-submit-success">
-          {message}
-        </p>
-      )}
-    </section>
   );
 }

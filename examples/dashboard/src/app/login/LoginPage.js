@@ -1,6 +1,7 @@
 'use client';
 
 import { useEffect, useState } from 'react';
+import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useAuth } from '@/context/AuthContext';
 
@@ -68,6 +69,12 @@ export default function LoginPage() {
         <button type="submit" className="button primary" data-testid="login-submit" disabled={submitting}>
           {submitting ? 'Logging in…' : 'Log in'}
         </button>
+        <p className="muted form-switch">
+          No account yet?{' '}
+          <Link href="/signup" data-testid="signup-link">
+            Sign up
+          </Link>
+        </p>
       </form>
     </main>
   );
