@@ -125,9 +125,9 @@ ADMIN_TOKEN=$(login "$ADMIN_EMAIL")
 LOGOUT_TOKEN=$(login "$USER_EMAIL")
 
 echo "== seeding jobs"
-pending=$(api "$TOKEN" POST /api/users/jobs '{"job_name": "nightly report", "job_type": "report", "parameters": {"day": 1}}')
-running=$(api "$TOKEN" POST /api/users/jobs '{"job_name": "resize images", "job_type": "image_resize"}')
-done_=$(api "$TOKEN" POST /api/users/jobs '{"job_name": "export", "job_type": "export"}')
+pending=$(api "$TOKEN" POST /api/users/jobs '{"job_name": "nightly report", "job_type": "simple", "parameters": {"seconds": 1}}')
+running=$(api "$TOKEN" POST /api/users/jobs '{"job_name": "resize images", "job_type": "simple"}')
+done_=$(api "$TOKEN" POST /api/users/jobs '{"job_name": "export", "job_type": "simple", "parameters": {"seconds": 0}}')
 api "$ADMIN_TOKEN" PATCH "/api/admin/jobs/$running" '{"status": "running"}' >/dev/null
 api "$ADMIN_TOKEN" PATCH "/api/admin/jobs/$done_" '{"status": "running"}' >/dev/null
 api "$ADMIN_TOKEN" PATCH "/api/admin/jobs/$done_" '{"status": "completed"}' >/dev/null
