@@ -7,10 +7,6 @@ from empty jobs and queue tables. Workers are killed, by process group, when the
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -26,7 +22,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from tests.apps import TEST_SECRET_KEY, make_settings, open_app
 from tests.factories import bearer, create_user
-from tests.ops.servers import server_env
+from tests.ops.servers import AppProcess, launch, server_env
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 READY_TIMEOUT = 30.0
@@ -38,39 +34,17 @@ FAST_RECOVERY = {
 }
 
 
-@dataclass
-class WorkerProcess:
-    name: str
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-
-    async def wait_ready(self, engine: AsyncEngine, registered_before: int) -> None:
-        """Until the worker has registered itself with the engine. Awaits, so that what the
-        test runs on its event loop (a TCP proxy) keeps serving."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log()[-3000:]}")
-            if await _last_worker_id(engine) > registered_before:
-                return
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready in {READY_TIMEOUT}s:\n{self.log()[-3000:]}")
-
-    def terminate(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
+async def wait_registered(worker: AppProcess, engine: AsyncEngine, registered_before: int) -> None:
+    """Until the worker has registered itself with the engine. Awaits, so that what the test
+    runs on its event loop (a TCP proxy) keeps serving."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if not worker.running:
+            raise RuntimeError(f"{worker.name} exited early:\n{worker.log()[-3000:]}")
+        if await _last_worker_id(engine) > registered_before:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{worker.name} not ready in {READY_TIMEOUT}s:\n{worker.log()[-3000:]}")
 
 
 @dataclass
@@ -80,11 +54,11 @@ class Pipeline:
     client: AsyncClient
     settings: Settings
     workdir: Path
-    workers: list[WorkerProcess] = field(default_factory=list)
+    workers: list[AppProcess] = field(default_factory=list)
 
     async def start_worker(
         self, name: str = "worker", *, database_url: str | None = None, **env: str
-    ) -> WorkerProcess:
+    ) -> AppProcess:
         settings = {
             "ENVIRONMENT": "test",
             "DATABASE_URL": database_url or self.database_url,
@@ -94,22 +68,9 @@ class Pipeline:
             **env,
         }
         registered_before = await _last_worker_id(self.engine)
-        log_path = self.workdir / f"{name}.log"
-        run_dir = self.workdir / name
-        run_dir.mkdir(exist_ok=True)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(  # noqa: ASYNC220  (returns at once; a Popen handle is wanted)
-                [sys.executable, "-m", "app", "worker"],
-                cwd=run_dir,
-                env=server_env(**settings),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(name=name, log_path=log_path, process=process)
+        worker = launch("worker", name, server_env(**settings), workdir=self.workdir)
         self.workers.append(worker)
-        await worker.wait_ready(self.engine, registered_before)
+        await wait_registered(worker, self.engine, registered_before)
         return worker
 
     async def user(self) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""`python -m app serve` as a real process on loopback, for the tests that need real serving.
+"""`python -m app serve` (and `worker`) as real processes, for the tests that need them.
 
-Each server runs in its own process group with its output in a log file, from an empty working
+Each runs in its own process group with its output in a log file, from an empty working
 directory (so no `.env` is read) and with only the environment the test gives it. `kill()` ends
 the process group by its id; `start_server` kills what it started if it never becomes ready.
 """
@@ -68,17 +68,14 @@ def established_receive_queues(port: int) -> list[int]:
     return queues
 
 
-@dataclass
-class Server:
+@dataclass(kw_only=True)
+class AppProcess:
+    """`python -m app <command>` in its own process group."""
+
     name: str
-    port: int
     log_path: Path
     process: subprocess.Popen[bytes]
     started_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -92,6 +89,44 @@ class Server:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+    def terminate(self) -> None:
+        """SIGTERM to the process itself, as an orchestrator sends it."""
+        self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+
+
+def launch(command: str, name: str, env: dict[str, str], *, workdir: Path) -> AppProcess:
+    """Starts `python -m app <command>` from workdir/<name>, its output in workdir/<name>.log."""
+    log_path = workdir / f"{name}.log"
+    run_dir = workdir / name
+    run_dir.mkdir(exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 (our own CLI, a command the test names)
+            [sys.executable, "-m", "app", command],
+            cwd=run_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return AppProcess(name=name, log_path=log_path, process=process)
+
+
+@dataclass(kw_only=True)
+class Server(AppProcess):
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -112,36 +147,15 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.tail()}")
 
-    def terminate(self) -> None:
-        """SIGTERM to the server process itself, as an orchestrator sends it."""
-        self.process.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        if self.running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-
 
 def start_server(name: str, env: dict[str, str], *, workdir: Path) -> Server:
     port = int(env["PORT"])
     if not refuses_connections(port):
         raise RuntimeError(f"port {port} is taken; {name} needs it free")
-    log_path = workdir / f"{name}.log"
-    run_dir = workdir / name
-    run_dir.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"],
-            cwd=run_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(name=name, port=port, log_path=log_path, process=process)
+    launched = launch("serve", name, env, workdir=workdir)
+    server = Server(
+        name=launched.name, log_path=launched.log_path, process=launched.process, port=port
+    )
     try:
         server.wait_ready()
     except BaseException:
