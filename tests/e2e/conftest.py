@@ -17,58 +17,45 @@ test-artifacts/e2e/.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
 
 import asyncpg
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD_DIR = ROOT / "examples" / "dashboard"
-ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-LOGS = ARTIFACTS / "logs"
-DOCS = ROOT / "docs"
-UPDATE_DOCS_IMAGES = os.environ.get("E2E_UPDATE_DOCS_IMAGES") == "1"
-
-API_PORT = 8000
-DASHBOARD_PORT = 3000
-# The browser and the test clients use "localhost" for both, like a user would.
-API_URL = f"http://localhost:{API_PORT}"
-DASHBOARD_URL = f"http://localhost:{DASHBOARD_PORT}"
-
-PG_SERVER = os.environ.get("E2E_POSTGRES", "postgres@127.0.0.1:5432")
-E2E_DATABASE = "jobs_e2e"
-DATABASE_URL = f"postgresql+asyncpg://{PG_SERVER}/{E2E_DATABASE}"
-SECRET_KEY = "e2e-only-secret-key-0123456789-abcdefghi"  # 40 characters, never used elsewhere
-PASSWORD = "e2e-password-123"
-
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-TIMEOUT_MS = 15_000
-
+from tests.e2e.config import (
+    API_PORT,
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DASHBOARD_DIR,
+    DASHBOARD_PORT,
+    DASHBOARD_URL,
+    E2E_DATABASE,
+    LOGS,
+    PASSWORD,
+    PG_SERVER,
+    ROOT,
+    TIMEOUT_MS,
+)
+from tests.e2e.processes import (
+    ServerProcess,
+    api_env,
+    dashboard_env,
+    port_in_use,
+    run,
+    terminate_on_sigterm,
+)
+from tests.e2e.seeding import Api, E2EUser, UserFactory, create_user
 
 # --------------------------------------------------------------------------- pytest hooks
 
@@ -109,173 +96,7 @@ def _failed(item: pytest.Item) -> bool:
 # --------------------------------------------------------------------------- processes
 
 
-def _port_in_use(port: int) -> bool:
-    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.5)
-            try:
-                if sock.connect_ex((host, port)) == 0:
-                    return True
-            except OSError:
-                continue  # no IPv6 loopback here
-    return False
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class ServerProcess:
-    """A server in its own process group, with its output in test-artifacts/e2e/logs/."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        *,
-        cwd: Path,
-        env: dict[str, str],
-        port: int,
-        ready_url: str,
-        ready_timeout: float,
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.cwd = cwd
-        self.env = env
-        self.port = port
-        self.ready_url = ready_url
-        self.ready_timeout = ready_timeout
-        self.log_path = LOGS / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
-        if self.running:
-            return
-        if _port_in_use(self.port):
-            raise RuntimeError(
-                f"port {self.port} is already in use: stop whatever listens there before the "
-                f"e2e run (the tests must talk to their own {self.name})"
-            )
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== {time.strftime('%H:%M:%S')} start {self.argv}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(  # noqa: S603
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: stop() kills npm's children too
-            )
-        _started.append(self)
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        last_error = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
-                    f"{_tail(self.log_path)}"
-                )
-            try:
-                response = httpx.get(self.ready_url, timeout=2)
-                if response.status_code == 200:
-                    return
-                last_error = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                last_error = repr(exc)
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(
-            f"{self.name} not ready at {self.ready_url} after {self.ready_timeout}s "
-            f"({last_error}):\n{_tail(self.log_path)}"
-        )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        pgid = proc.pid  # start_new_session: the group id is the leader's pid
-        _signal_group(pgid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _signal_group(pgid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        # The leader (npm) may be gone while its children (next-server) still shut down.
-        deadline = time.monotonic() + 10
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while _port_in_use(self.port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-_started: list[ServerProcess] = []
-
-
-def _stop_all() -> None:
-    for server in reversed(_started):
-        with contextlib.suppress(Exception):
-            server.stop()
-
-
-atexit.register(_stop_all)  # safety net; the session fixture stops them first
-
-
-def _terminate_on_sigterm(signum: int, frame: Any) -> None:
-    # A SIGTERM to pytest becomes an interrupt, so fixture teardown kills the servers.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 # --------------------------------------------------------------------------- the stack
-
-
-def _api_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-    env.update(
-        DATABASE_URL=DATABASE_URL,
-        ENVIRONMENT="development",  # the cookie is not Secure over plain http
-        SECRET_KEY=SECRET_KEY,
-        CORS_ORIGINS=DASHBOARD_URL,
-        # Every test logs in through the browser and again for seeding: more password checks
-        # a minute from one address than a person makes.
-        CLIENT_MAX_PASSWORD_CHECKS="1000",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _dashboard_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(NEXT_PUBLIC_API_URL=API_URL, NEXT_TELEMETRY_DISABLED="1")
-    return env
 
 
 async def _recreate_database() -> None:
@@ -285,17 +106,6 @@ async def _recreate_database() -> None:
         await connection.execute(f'CREATE DATABASE "{E2E_DATABASE}"')
     finally:
         await connection.close()
-
-
-def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, what: str) -> str:
-    result = subprocess.run(  # noqa: S603
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    output = result.stdout + result.stderr
-    (LOGS / f"{what}.log").write_text(output)
-    if result.returncode != 0:
-        raise RuntimeError(f"{what} failed ({result.returncode}): {' '.join(argv)}\n{output}")
-    return output
 
 
 def _build_is_stale() -> bool:
@@ -315,12 +125,12 @@ def _prepare_dashboard() -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm is not on PATH: Node.js 20.9+ is needed for the dashboard")
-    env = _dashboard_env()
+    env = dashboard_env()
     if not (DASHBOARD_DIR / "node_modules").is_dir():
-        _run([npm, "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD_DIR, env=env,
+        run([npm, "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD_DIR, env=env,
              timeout=600, what="npm-ci")  # fmt: skip
     if _build_is_stale():
-        _run([npm, "run", "build"], cwd=DASHBOARD_DIR, env=env, timeout=600, what="npm-build")
+        run([npm, "run", "build"], cwd=DASHBOARD_DIR, env=env, timeout=600, what="npm-build")
 
 
 def _alembic() -> str:
@@ -339,14 +149,14 @@ def stack() -> Iterator[Stack]:
     for old in (*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("*.txt"), *LOGS.glob("*.log")):
         old.unlink()
     LOGS.mkdir(parents=True, exist_ok=True)
-    previous_handler = signal.signal(signal.SIGTERM, _terminate_on_sigterm)
+    previous_handler = signal.signal(signal.SIGTERM, terminate_on_sigterm)
 
     api = ServerProcess(
         "api",
         [sys.executable, "-m", "uvicorn", "app.main:app",
          "--host", "127.0.0.1", "--port", str(API_PORT)],
         cwd=ROOT,
-        env=_api_env(),
+        env=api_env(),
         port=API_PORT,
         ready_url=f"http://127.0.0.1:{API_PORT}/healthz",
         ready_timeout=30,
@@ -356,17 +166,17 @@ def stack() -> Iterator[Stack]:
         "dashboard",
         [npm, "start", "--", "-H", "127.0.0.1"],  # package.json pins port 3000
         cwd=DASHBOARD_DIR,
-        env=_dashboard_env(),
+        env=dashboard_env(),
         port=DASHBOARD_PORT,
         ready_url=f"http://127.0.0.1:{DASHBOARD_PORT}/login",
         ready_timeout=60,
     )
     try:
         for server in (api, dashboard):  # fail fast, before the slow steps
-            if _port_in_use(server.port):
+            if port_in_use(server.port):
                 raise RuntimeError(f"port {server.port} is already in use ({server.name})")
         asyncio.run(_recreate_database())
-        _run([_alembic(), "upgrade", "head"], cwd=ROOT, env=_api_env(), timeout=120,
+        run([_alembic(), "upgrade", "head"], cwd=ROOT, env=api_env(), timeout=120,
              what="alembic")  # fmt: skip
         _prepare_dashboard()
         api.start()
@@ -387,7 +197,7 @@ def worker(stack: Stack) -> Iterator[ServerProcess]:
 
     Other tests leave their jobs pending (nothing runs them), so it is started only here.
     """
-    env = _api_env()
+    env = api_env()
     # Earlier tests leave pending jobs (a second each) queued ahead of this one's: run many at once.
     env.update(
         WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
@@ -420,108 +230,11 @@ def _api_is_up(request: pytest.FixtureRequest) -> None:
 # --------------------------------------------------------------------------- data
 
 
-@dataclass
-class SeededJob:
-    id: int
-    name: str
-    type: str
-    status: str
-
-
-@dataclass
-class E2EUser:
-    email: str
-    password: str
-    token: str
-    jobs: list[SeededJob] = field(default_factory=list)
-
-
-def _create_user(email: str, password: str, *, admin: bool = False) -> None:
-    argv = [sys.executable, "-m", "app", "create-user", "--email", email, "--password", password]
-    if admin:
-        argv.append("--admin")
-    _run(argv, cwd=ROOT, env=_api_env(), timeout=60, what="create-user")
-
-
-class Api:
-    """The API as seeding scripts and other clients see it: Bearer tokens over httpx."""
-
-    def __init__(self) -> None:
-        self.http = httpx.Client(base_url=API_URL, timeout=10)
-        self._admin_token: str | None = None
-
-    def close(self) -> None:
-        self.http.close()
-
-    def login(self, email: str, password: str) -> str:
-        response = self.http.post("/api/auth/login", json={"email": email, "password": password})
-        # Seeding authenticates with Bearer tokens only. A stored login cookie would make the next
-        # login a cookie-carrying write without an Origin, which the API's CSRF guard refuses.
-        self.http.cookies.clear()
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-
-    def _auth(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    @property
-    def admin_token(self) -> str:
-        if self._admin_token is None:
-            email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-            _create_user(email, PASSWORD, admin=True)
-            self._admin_token = self.login(email, PASSWORD)
-        return self._admin_token
-
-    def submit(
-        self, token: str, name: str, job_type: str, parameters: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"job_name": name, "job_type": job_type}
-        if parameters is not None:
-            body["parameters"] = parameters
-        response = self.http.post("/api/users/jobs", json=body, headers=self._auth(token))
-        response.raise_for_status()
-        return dict(response.json()["job"])
-
-    def cancel(self, token: str, job_id: int) -> None:
-        response = self.http.post(f"/api/users/jobs/{job_id}/cancel", headers=self._auth(token))
-        response.raise_for_status()
-
-    def set_status(self, job_id: int, status: str) -> None:
-        response = self.http.patch(
-            f"/api/admin/jobs/{job_id}",
-            json={"status": status},
-            headers=self._auth(self.admin_token),
-        )
-        response.raise_for_status()
-
-    # pending -> running -> completed | failed; cancelled through the owner's own route.
-    _PATHS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "pending": (),
-        "running": ("running",),
-        "completed": ("running", "completed"),
-        "failed": ("running", "failed"),
-    }
-
-    def seed_job(self, user: E2EUser, name: str, job_type: str, status: str) -> SeededJob:
-        job_id = int(self.submit(user.token, name, job_type)["job_id"])
-        if status == "cancelled":
-            self.cancel(user.token, job_id)
-        else:
-            for step in self._PATHS[status]:
-                self.set_status(job_id, step)
-        job = SeededJob(id=job_id, name=name, type=job_type, status=status)
-        user.jobs.append(job)
-        return job
-
-
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[Api]:
     client = Api()
     yield client
     client.close()
-
-
-UserFactory = Callable[..., E2EUser]
 
 
 @pytest.fixture
@@ -532,7 +245,7 @@ def make_user(api: Api) -> UserFactory:
         jobs: Sequence[tuple[str, str, str]] = (), *, email: str | None = None, prefix: str = "user"
     ) -> E2EUser:
         email = email or f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
-        _create_user(email, PASSWORD)
+        create_user(email, PASSWORD)
         user = E2EUser(email=email, password=PASSWORD, token=api.login(email, PASSWORD))
         for name, job_type, status in jobs:
             api.seed_job(user, name, job_type, status)

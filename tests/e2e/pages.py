@@ -11,15 +11,8 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import (
-    API_URL,
-    ARTIFACTS,
-    DASHBOARD_URL,
-    DOCS,
-    UPDATE_DOCS_IMAGES,
-    E2EUser,
-    SeededJob,
-)
+from tests.e2e.config import API_URL, ARTIFACTS, DASHBOARD_URL, DOCS, UPDATE_DOCS_IMAGES
+from tests.e2e.seeding import E2EUser, SeededJob
 
 Snap = Callable[[str], None]
 JOBS_URL = f"{API_URL}/api/users/jobs"

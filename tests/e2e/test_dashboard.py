@@ -11,7 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Route, expect
 
-from tests.e2e.conftest import API_URL, DASHBOARD_URL, TIMEOUT_MS, Api, SeededJob, Stack
+from tests.e2e.config import API_URL, DASHBOARD_URL, TIMEOUT_MS
+from tests.e2e.conftest import Stack
 from tests.e2e.pages import (
     JOBS_URL,
     ME_URL,
@@ -25,6 +26,7 @@ from tests.e2e.pages import (
     rows,
     submit_in_form,
 )
+from tests.e2e.seeding import Api, SeededJob
 
 pytestmark = pytest.mark.e2e
 

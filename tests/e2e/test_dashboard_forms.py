@@ -7,8 +7,9 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DASHBOARD_URL, PASSWORD, Api
+from tests.e2e.config import DASHBOARD_URL, PASSWORD
 from tests.e2e.pages import ME_URL, Snap, choose_type, log_in, row_named, rows
+from tests.e2e.seeding import Api
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import API_URL, DASHBOARD_PORT, TIMEOUT_MS, E2EUser
+from tests.e2e.config import API_URL, DASHBOARD_PORT, TIMEOUT_MS
 from tests.e2e.pages import (
     ME_URL,
     docs_image,
@@ -15,6 +15,7 @@ from tests.e2e.pages import (
     log_in,
     rows,
 )
+from tests.e2e.seeding import E2EUser
 
 pytestmark = pytest.mark.e2e
 

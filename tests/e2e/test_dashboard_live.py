@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.e2e.conftest import TIMEOUT_MS, Api, E2EUser, SeededJob, ServerProcess
+from tests.e2e.config import TIMEOUT_MS
 from tests.e2e.pages import (
     JOBS_URL,
     STATS_URL,
@@ -20,6 +20,8 @@ from tests.e2e.pages import (
     row_for,
     rows,
 )
+from tests.e2e.processes import ServerProcess
+from tests.e2e.seeding import Api, E2EUser, SeededJob
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import API_URL, UserFactory
+from tests.e2e.config import API_URL
+from tests.e2e.seeding import UserFactory
 
 pytestmark = pytest.mark.e2e
 
