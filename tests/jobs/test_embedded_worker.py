@@ -55,6 +55,16 @@ def _login(server: Server) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+def _submit(server: Server, headers: dict[str, str], name: str, seconds: float) -> dict[str, Any]:
+    """A `simple` job that sleeps `seconds`, as the API answers its submit."""
+    job: dict[str, Any] = httpx.post(
+        f"{server.url}/api/users/jobs",
+        json={"job_name": name, "job_type": "simple", "parameters": {"seconds": seconds}},
+        headers=headers,
+    ).json()["job"]
+    return job
+
+
 def _wait_for(server: Server, headers: dict[str, str], job_id: int, status: str) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while True:
@@ -73,11 +83,7 @@ def test_a_simple_job_goes_pending_running_completed_with_nothing_else_started(
     server = serve("api")
     headers = _login(server)
 
-    submitted = httpx.post(
-        f"{server.url}/api/users/jobs",
-        json={"job_name": "hello", "job_type": "simple", "parameters": {"seconds": 1}},
-        headers=headers,
-    ).json()["job"]
+    submitted = _submit(server, headers, "hello", seconds=1)
     running = _wait_for(server, headers, submitted["job_id"], "running")
     done = _wait_for(server, headers, submitted["job_id"], "completed")
 
@@ -90,11 +96,7 @@ def test_a_simple_job_goes_pending_running_completed_with_nothing_else_started(
 def test_a_job_left_running_by_a_killed_server_runs_again_after_a_restart(serve: Any) -> None:
     first = serve("first")
     headers = _login(first)
-    job_id = httpx.post(
-        f"{first.url}/api/users/jobs",
-        json={"job_name": "interrupted", "job_type": "simple", "parameters": {"seconds": 2}},
-        headers=headers,
-    ).json()["job"]["job_id"]
+    job_id = _submit(first, headers, "interrupted", seconds=2)["job_id"]
     _wait_for(first, headers, job_id, "running")
 
     first.kill()  # SIGKILL: the in-memory queue is gone with it
@@ -107,11 +109,7 @@ def test_a_job_left_running_by_a_killed_server_runs_again_after_a_restart(serve:
 def test_cancelling_a_running_job_stops_it(serve: Any) -> None:
     server = serve("api")
     headers = _login(server)
-    job_id = httpx.post(
-        f"{server.url}/api/users/jobs",
-        json={"job_name": "long", "job_type": "simple", "parameters": {"seconds": 30}},
-        headers=headers,
-    ).json()["job"]["job_id"]
+    job_id = _submit(server, headers, "long", seconds=30)["job_id"]
     _wait_for(server, headers, job_id, "running")
 
     cancelled = httpx.post(f"{server.url}/api/users/jobs/{job_id}/cancel", headers=headers)
