@@ -1,6 +1,7 @@
 'use client';
 
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
+import { useRouter } from 'next/navigation';
 import { authService } from '@/lib/authService';
 
 const AuthContext = createContext(null);
@@ -111,4 +112,16 @@ export function useAuth() {
     throw new Error('useAuth must be used inside <AuthProvider>');
   }
   return context;
+}
+
+/** For the pages a signed-out visitor uses (log in, sign up): a session restored from the cookie
+ * goes straight to the dashboard. */
+export function useRedirectWhenSignedIn() {
+  const { user, loading } = useAuth();
+  const router = useRouter();
+  useEffect(() => {
+    if (!loading && user) {
+      router.replace('/dashboard');
+    }
+  }, [user, loading, router]);
 }

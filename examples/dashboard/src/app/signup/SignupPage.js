@@ -1,9 +1,9 @@
 'use client';
 
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
-import { useAuth } from '@/context/AuthContext';
+import { useAuth, useRedirectWhenSignedIn } from '@/context/AuthContext';
 import { authService } from '@/lib/authService';
 
 // The API's own rule (app/users/schemas.py); shown up front so nobody learns it from an error.
@@ -11,7 +11,7 @@ const MIN_PASSWORD_LENGTH = 8;
 
 /** Create an account, then log in with it and go to the dashboard. */
 export default function SignupPage() {
-  const { user, loading, login } = useAuth();
+  const { login } = useAuth();
   const router = useRouter();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -19,11 +19,7 @@ export default function SignupPage() {
   const [error, setError] = useState(null);
   const [submitting, setSubmitting] = useState(false);
 
-  useEffect(() => {
-    if (!loading && user) {
-      router.replace('/dashboard');
-    }
-  }, [user, loading, router]);
+  useRedirectWhenSignedIn();
 
   async function handleSubmit(event) {
     event.preventDefault();
