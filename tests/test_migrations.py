@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 
+from app.auth.revalidation_cache import TRIGGERS
 from app.core.db import create_engine
 from app.jobs.engine import ENGINE_TABLE_PREFIX
 from app.models import Base
@@ -84,12 +85,7 @@ def test_the_schema_at_head_matches_the_models(at_head_afterwards: str) -> None:
 # --- the dashboard feed's notifications (migration 4ad51c240924), PostgreSQL only -------------
 
 FEED_REVISION = "4ad51c240924"
-FEED_TRIGGERS = {
-    "users_jobs_feed_update",
-    "users_jobs_feed_delete",
-    "users_jobs_feed_truncate",
-    "revoked_tokens_jobs_feed",
-}
+FEED_TRIGGERS = set(TRIGGERS)
 
 
 def _feed_triggers_and_function(connection: Connection) -> tuple[set[str], bool]:
@@ -166,13 +162,12 @@ async def _notifications_of_updates(
 def test_a_change_to_a_watched_column_notifies_the_user_and_others_do_not(
     database_url: str,
 ) -> None:
-    """jobs_version, token_version and is_active each send exactly one NOTIFY on jobs_feed,
+    """token_version and is_active each send exactly one NOTIFY on jobs_feed,
     with the user's id, once committed; a column no poll depends on (full_name), or an update
     that changes nothing, sends none."""
     user_id, sent = asyncio.run(
         _notifications_of_updates(
             database_url,
-            "UPDATE users SET jobs_version = jobs_version + 1 WHERE user_id = $1",
             "UPDATE users SET full_name = 'Someone Else' WHERE user_id = $1",
             "UPDATE users SET token_version = token_version + 1 WHERE user_id = $1",
             "UPDATE users SET is_active = false WHERE user_id = $1",
@@ -181,4 +176,49 @@ def test_a_change_to_a_watched_column_notifies_the_user_and_others_do_not(
     )
 
     user = str(user_id)
-    assert sent == [[user], [], [user], [user], []]
+    assert sent == [[], [user], [user], []]
+
+
+@pytest.mark.postgres_only
+def test_a_job_written_notifies_its_owner_and_is_stamped_with_its_transaction(
+    database_url: str,
+) -> None:
+    """A job inserted or updated, by anyone (psql too), sends its owner's id on jobs_feed and
+    records the writing transaction in changed_in (the events stream's replay reads it)."""
+    insert = (
+        "INSERT INTO jobs (user_id, job_name, job_type, created_at, updated_at)"
+        " VALUES ($1, 'stamped', 'simple', now(), now())"
+    )
+    update = "UPDATE jobs SET progress = 50 WHERE user_id = $1"
+    user_id, sent = asyncio.run(_notifications_of_updates(database_url, insert, update))
+    assert sent == [[str(user_id)], [str(user_id)]]
+
+
+@pytest.mark.postgres_only
+def test_changed_in_is_the_writing_transaction(database_url: str) -> None:
+    async def stamps() -> tuple[int, int, int]:
+        dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+        connection = await asyncpg.connect(dsn)
+        try:
+            async with connection.transaction():
+                user_id = await connection.fetchval(
+                    "INSERT INTO users (email, hashed_password) VALUES ($1, 'x') RETURNING user_id",
+                    f"stamp-{uuid.uuid4().hex[:12]}@example.com",
+                )
+                stamped = await connection.fetchval(
+                    "INSERT INTO jobs (user_id, job_name, job_type, created_at, updated_at)"
+                    " VALUES ($1, 'a', 'simple', now(), now()) RETURNING changed_in",
+                    user_id,
+                )
+                own = await connection.fetchval("SELECT pg_current_xact_id()::text::bigint")
+            later = await connection.fetchval(
+                "UPDATE jobs SET progress = 1 WHERE user_id = $1 RETURNING changed_in", user_id
+            )
+            await connection.execute("DELETE FROM users WHERE user_id = $1", user_id)
+            return stamped, own, later
+        finally:
+            await connection.close()
+
+    stamped, own, later = asyncio.run(stamps())
+    assert stamped == own
+    assert later > own

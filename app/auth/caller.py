@@ -18,7 +18,6 @@ class Caller:
     is_active: bool
     is_admin: bool
     token_version: int
-    jobs_version: int
 
 
 def check_token(claims: TokenClaims, caller: Caller | None, *, revoked: bool) -> Caller:

@@ -16,7 +16,6 @@ _CALLER_AND_REVOCATION = select(
     User.is_active,
     User.is_admin,
     User.token_version,
-    User.jobs_version,
     exists().where(RevokedToken.jti == bindparam("jti")).label("revoked"),
 ).where(User.user_id == bindparam("user_id"))
 
@@ -34,8 +33,8 @@ class TokenRepository(Repository[RevokedToken]):
         row = result.first()
         if row is None:
             return None, False
-        user_id, is_active, is_admin, token_version, jobs_version, revoked = row
-        return Caller(user_id, is_active, is_admin, token_version, jobs_version), bool(revoked)
+        user_id, is_active, is_admin, token_version, revoked = row
+        return Caller(user_id, is_active, is_admin, token_version), bool(revoked)
 
     async def revoke(self, jti: str, user_id: int, expires_at: datetime) -> None:
         values = {"jti": jti, "user_id": user_id, "expires_at": expires_at}

@@ -1,14 +1,15 @@
 """Who a token names, remembered until the database says it changed.
 
 A dashboard revalidates every few seconds, and every request first checks that its token still
-holds: the token's user as it stands (`Caller`: active, token version, jobs_version) and
-whether the token was logged out, one round trip. For a 304 that round trip is all the work
-there is. RevalidationCache keeps those answers per user and token, and forgets a user the
-moment something they depend on changes:
+holds: the token's user as it stands (`Caller`: active, token version) and whether the token
+was logged out, one round trip. A revalidation (If-None-Match) then needs the answer's current
+ETag, which is a hash of the answer itself. RevalidationCache keeps both per user (the callers
+per token, the ETags per request found current) and forgets a user the moment something they
+depend on changes:
 
-- in another process (another worker, the CLI, psql): triggers on `users` and `revoked_tokens`
-  send `NOTIFY jobs_feed, '<user_id>'` on commit (migration 4ad51c240924), and ChangeListener
-  LISTENs on a connection of its own;
+- in another process (another worker, the CLI, psql): triggers on `users`, `revoked_tokens`
+  and `jobs` send `NOTIFY jobs_feed, '<user_id>'` on commit (migrations 4ad51c240924 and
+  b7d2e5a1c308), and ChangeListener LISTENs on a connection of its own;
 - in this process: the request's session notes each user it changed (app/users/changes.py),
   and `forget_changed_users` runs when the session ends, after the commit and before the
   response goes out, so a client never has its own write judged by stale memory.
@@ -48,25 +49,41 @@ PROBER_NAME = "jobs-feed-prober"
 # Tokens remembered per user: one per signed-in browser or script is plenty.
 MAX_TOKENS_PER_USER = 16
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-# The triggers that send jobs_feed (migration 4ad51c240924), and the check that they are there.
+# Answers (ETags) remembered per user: one per request shape a dashboard repeats.
+MAX_ANSWERS_PER_USER = 32
+# The triggers that send jobs_feed (migrations 4ad51c240924, b7d2e5a1c308), and the check that
+# they are there.
 TRIGGERS = (
     "users_jobs_feed_update",
     "users_jobs_feed_delete",
     "users_jobs_feed_truncate",
     "revoked_tokens_jobs_feed",
+    "jobs_jobs_feed",
 )
 _PROBE_SQL = """
     SELECT pg_notify($1, $2) AS sent,
            (SELECT count(*) FROM pg_trigger
             WHERE tgname = ANY($3::text[]) AND tgenabled <> 'D'
-              AND tgrelid IN ('users'::regclass, 'revoked_tokens'::regclass)) AS enabled
+              AND tgrelid IN ('users'::regclass, 'revoked_tokens'::regclass,
+                              'jobs'::regclass)) AS enabled
 """
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Known:
     caller: Caller
     jtis: set[str] = field(default_factory=set)  # tokens found not logged out
+    answers: dict[object, str] = field(default_factory=dict)  # request -> its current ETag
+
+
+class AnswerMark:
+    """What remember_answer() needs to tell whether the user changed while the answer was
+    read: the user's entry as it was before (a change replaces or removes it)."""
+
+    __slots__ = ("_known",)
+
+    def __init__(self, known: _Known | None) -> None:
+        self._known = known
 
 
 class RevalidationCache:
@@ -119,6 +136,26 @@ class RevalidationCache:
         if len(known.jtis) >= MAX_TOKENS_PER_USER:
             known.jtis.clear()
         known.jtis.add(claims.jti)
+
+    def remembered_answer(self, user_id: int, request: object) -> str | None:
+        """The ETag of `request`'s answer for this user, if it was found current and nothing
+        of the user's changed since; else None (compute the answer)."""
+        known = self._known.get(user_id)
+        return None if known is None else known.answers.get(request)
+
+    def mark_answer(self, user_id: int) -> AnswerMark:
+        """Taken before reading an answer from the database."""
+        return AnswerMark(self._known.get(user_id))
+
+    def remember_answer(self, user_id: int, request: object, etag: str, mark: AnswerMark) -> None:
+        """Keep the ETag of an answer read since `mark`, unless the user changed meanwhile
+        (only users whose caller is remembered have answers remembered)."""
+        known = self._known.get(user_id)
+        if known is None or known is not mark._known:
+            return
+        if len(known.answers) >= MAX_ANSWERS_PER_USER:
+            known.answers.clear()
+        known.answers[request] = etag
 
     def forget(self, user_ids: Iterable[int]) -> None:
         self._generation += 1

@@ -19,6 +19,11 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     )
 
 
+def conditional_response(etag: str, body: bytes | None) -> Response:
+    """A 200 with `body` (JSON), or a 304 when there is none (the client's copy is current)."""
+    return not_modified(etag) if body is None else json_with_etag(body, etag)
+
+
 def not_modified(etag: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, **PRIVATE_CACHE_HEADERS})
 

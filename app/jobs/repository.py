@@ -21,6 +21,7 @@ from sqlalchemy.types import String
 from app.core.repository import Repository
 from app.jobs.schemas import JobRead
 from app.models import Job, JobStatus
+from app.users.changes import note_user_changed
 
 # What the list shows: no parameters, which may be large and are only shown one job at a time.
 LISTED_COLUMNS = (
@@ -165,7 +166,10 @@ class JobRepository(Repository[Job]):
             .returning(Job)
             .execution_options(populate_existing=True)
         )
-        return await self.session.scalar(query)
+        moved = await self.session.scalar(query)
+        if moved is not None:
+            note_user_changed(self.session, moved.user_id)
+        return moved
 
     async def unfinished(self) -> list[tuple[int, str]]:
         """(job_id, job_type) of every job waiting or running, oldest first."""

@@ -6,7 +6,7 @@ from app.auth.dependencies import AdminCaller, CurrentCaller
 from app.context import get_context
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.http_cache import etag_matches, json_with_etag, not_modified
+from app.core.http_cache import conditional_response
 from app.core.json_values import StrictJSONRoute
 from app.jobs.schemas import (
     AdminJobListParams,
@@ -15,12 +15,10 @@ from app.jobs.schemas import (
     JobDetail,
     JobListResponse,
     JobResponse,
-    JobStats,
     JobStatsResponse,
     JobStatusUpdate,
     JobTypeRead,
     JobTypesResponse,
-    list_response_json,
 )
 from app.jobs.service import JobService
 from app.jobs.types import registered_types
@@ -34,7 +32,8 @@ types_router = APIRouter(prefix="/api/job-types", tags=["jobs"], route_class=Str
 async def get_job_service(session: SessionDep, request: Request) -> JobService:
     # The context read directly, not as a dependency: each dependency costs its resolution
     # on every poll (docs/benchmarks.md).
-    return JobService(session, get_context(request).work_queue)
+    context = get_context(request)
+    return JobService(session, context.work_queue, context.revalidation_cache)
 
 
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
@@ -73,12 +72,8 @@ async def list_my_jobs(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The current user's jobs, newest first."""
-    query = jobs.query(status, limit, cursor)
-    etag = jobs.list_etag(user, query)
-    if etag_matches(if_none_match, etag):
-        return not_modified(etag)
-    page = await jobs.list_jobs(user, query)
-    return json_with_etag(list_response_json(page.jobs, page.total, page.next_cursor), etag)
+    answer = await jobs.list_if_changed(user, jobs.query(status, limit, cursor), if_none_match)
+    return conditional_response(answer.etag, answer.body)
 
 
 @router.post(
@@ -104,11 +99,8 @@ async def my_job_stats(
     user: CurrentCaller, jobs: JobServiceDep, if_none_match: IfNoneMatch = None
 ) -> Response:
     """How many of the current user's jobs are in each status."""
-    etag = jobs.stats_etag(user)
-    if etag_matches(if_none_match, etag):
-        return not_modified(etag)
-    stats = JobStatsResponse(stats=JobStats(**await jobs.stats(user)))
-    return json_with_etag(stats.model_dump_json().encode(), etag)
+    answer = await jobs.stats_if_changed(user, if_none_match)
+    return conditional_response(answer.etag, answer.body)
 
 
 @router.get("/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 422))

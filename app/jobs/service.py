@@ -5,23 +5,24 @@ import binascii
 import hashlib
 import json
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import Caller
+from app.auth.revalidation_cache import RevalidationCache
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.http_cache import etag_matches
 from app.jobs.engine import WorkQueue
 from app.jobs.metrics import count_submitted_job
 from app.jobs.repository import JobRepository
+from app.jobs.schemas import JobStats, JobStatsResponse, list_response_json
 from app.models import Job, JobStatus
 from app.models.base import utc_now
 from app.models.job import PROGRESS_MESSAGE_LENGTH
-from app.users.repository import UserRepository
 
 # The lifecycle: pending -> running -> completed | failed; pending or running -> cancelled;
 # failed -> pending when retried (queued again).
@@ -63,21 +64,26 @@ class JobQuery:
     cursor: str | None
     after: tuple[datetime, int] | None
 
-
-@lru_cache(maxsize=4096)  # every poll of an unchanged list asks for the same one
-def jobs_etag(user_id: int, jobs_version: int, *request: object) -> str:
-    """Changes whenever the user's jobs change (any submit or status move bumps
-    `jobs_version`) or the request asks for something else; needs no query on jobs."""
-    key = repr((user_id, jobs_version, request)).encode()
-    return '"' + hashlib.blake2b(key, digest_size=16).hexdigest() + '"'
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What tells this request's answer from another's."""
+        return ("list", self.statuses, self.limit, self.cursor)
 
 
-def list_etag(user_id: int, jobs_version: int, query: "JobQuery") -> str:
-    return jobs_etag(user_id, jobs_version, "list", query.statuses, query.limit, query.cursor)
+def content_etag(request: object, body: bytes) -> str:
+    """The ETag of an answer: its bytes and the request it answers (two requests whose
+    answers happen to be equal still get different ETags)."""
+    digest = hashlib.blake2b(repr(request).encode(), digest_size=16)
+    digest.update(body)
+    return '"' + digest.hexdigest() + '"'
 
 
-def stats_etag(user_id: int, jobs_version: int) -> str:
-    return jobs_etag(user_id, jobs_version, "stats")
+@dataclass(frozen=True, slots=True)
+class Conditional:
+    """An answer to a conditional GET: `body` is None when the client's copy is current."""
+
+    etag: str
+    body: bytes | None
 
 
 def encode_cursor(created_at: datetime, job_id: int) -> str:
@@ -109,12 +115,18 @@ def totals_by_status(counts: Mapping[JobStatus, int] | Mapping[str, int]) -> dic
     return {"total": sum(by_status.values()), **by_status}
 
 
+STATS_KEY = ("stats",)
+
+
 class JobService:
-    def __init__(self, session: AsyncSession, queue: WorkQueue) -> None:
+    def __init__(
+        self, session: AsyncSession, queue: WorkQueue, answers: RevalidationCache | None = None
+    ) -> None:
         self.session = session
         self.jobs = JobRepository(session)
-        self.users = UserRepository(session)
         self.queue = queue
+        # Remembered ETags (app/auth/revalidation_cache.py); None where nothing is remembered.
+        self.answers = answers
 
     @staticmethod
     def query(
@@ -125,13 +137,48 @@ class JobService:
         after = decode_cursor(cursor) if cursor else None
         return JobQuery(statuses=ordered, limit=limit, cursor=cursor, after=after)
 
-    @staticmethod
-    def list_etag(user: Caller, query: JobQuery) -> str:
-        return list_etag(user.user_id, user.jobs_version, query)
+    async def list_if_changed(
+        self, user: Caller, query: JobQuery, if_none_match: str | None
+    ) -> Conditional:
+        """The page as JobListResponse's JSON, unless the client's copy is current."""
 
-    @staticmethod
-    def stats_etag(user: Caller) -> str:
-        return stats_etag(user.user_id, user.jobs_version)
+        async def render() -> bytes:
+            page = await self.list_jobs(user, query)
+            return list_response_json(page.jobs, page.total, page.next_cursor)
+
+        return await self._if_changed(user, query.key, if_none_match, render)
+
+    async def stats_if_changed(self, user: Caller, if_none_match: str | None) -> Conditional:
+        """The totals as JobStatsResponse's JSON, unless the client's copy is current."""
+
+        async def render() -> bytes:
+            stats = JobStatsResponse(stats=JobStats(**await self.stats(user)))
+            return stats.model_dump_json().encode()
+
+        return await self._if_changed(user, STATS_KEY, if_none_match, render)
+
+    async def _if_changed(
+        self,
+        user: Caller,
+        request: object,
+        if_none_match: str | None,
+        render: Callable[[], Awaitable[bytes]],
+    ) -> Conditional:
+        """A revalidation whose ETag is remembered as current costs no query; otherwise the
+        answer is read and its ETag compared (and remembered, unless the user's jobs changed
+        while it was read)."""
+        if self.answers is None:
+            body = await render()
+            etag = content_etag(request, body)
+        else:
+            remembered = self.answers.remembered_answer(user.user_id, request)
+            if remembered is not None and etag_matches(if_none_match, remembered):
+                return Conditional(remembered, None)
+            mark = self.answers.mark_answer(user.user_id)
+            body = await render()
+            etag = content_etag(request, body)
+            self.answers.remember_answer(user.user_id, request, etag, mark)
+        return Conditional(etag, None if etag_matches(if_none_match, etag) else body)
 
     async def list_jobs(self, user: Caller, query: JobQuery) -> JobPage:
         # One row past the page tells whether another page follows.
@@ -163,7 +210,6 @@ class JobService:
         await self.jobs.add(job)
         # Queued in this transaction: the job and its work commit together or not at all.
         await self.queue.enqueue(self.session, job.job_id, job_type)
-        await self.users.bump_jobs_version(user.user_id)
         count_submitted_job(job_type)
         return job
 
@@ -229,16 +275,13 @@ class JobService:
         self, job_id: int, current: JobStatus, new_status: JobStatus, **values: Any
     ) -> Job | None:
         """The one place a status changes: allowed by TRANSITIONS, conditional on the job
-        still being `current` (None if another writer moved it first), the owner's
-        jobs_version bumped."""
+        still being `current` (None if another writer moved it first). It locks the job's row
+        alone: changes to different jobs of one user never wait for each other."""
         if new_status not in TRANSITIONS.get(current, frozenset()):
             raise InvalidTransition(current, new_status)
-        moved = await self.jobs.update_if(
+        return await self.jobs.update_if(
             job_id, expected=current, values={"status": new_status, **values}
         )
-        if moved is not None:
-            await self.users.bump_jobs_version(moved.user_id)
-        return moved
 
     # --- the worker's side (app/jobs/runner.py): each call is one short transaction --------
 
@@ -316,10 +359,7 @@ class JobService:
 
     async def _update_running(self, job_id: int, **values: Any) -> Job | None:
         """A running job's fields, not its status (which only _move changes)."""
-        updated = await self.jobs.update_if(job_id, expected=JobStatus.RUNNING, values=values)
-        if updated is not None:
-            await self.users.bump_jobs_version(updated.user_id)
-        return updated
+        return await self.jobs.update_if(job_id, expected=JobStatus.RUNNING, values=values)
 
     # --- admins --------------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ class Job(TimestampMixin, Base):
             "job_id",
             postgresql_include=["status", "job_name", "job_type", "updated_at"],
         ),
+        # "This user's jobs changed since": the events stream and its replay.
+        Index("ix_jobs_user_id_changed_in", "user_id", "changed_in"),
     )
 
     job_id: Mapped[int] = mapped_column(JobId, primary_key=True)
@@ -88,3 +90,6 @@ class Job(TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Which write last touched the job, stamped by a database trigger on every insert and
+    # update (migration b7d2e5a1c308): a transaction id on PostgreSQL, a counter on SQLite.
+    changed_in: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), nullable=False)

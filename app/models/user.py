@@ -18,11 +18,6 @@ class User(TimestampMixin, Base):
     is_admin: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), nullable=False
     )
-    # Bumped by every change to this user's jobs: the dashboard's ETags derive from it, so a
-    # poll that finds nothing new costs no query on jobs at all.
-    jobs_version: Mapped[int] = mapped_column(
-        Integer, default=0, server_default=text("0"), nullable=False
-    )
     # Part of every token's claims; bumping it invalidates all tokens issued before.
     token_version: Mapped[int] = mapped_column(
         Integer, default=0, server_default=text("0"), nullable=False

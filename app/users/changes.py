@@ -1,6 +1,6 @@
-"""Which users a session changed in what their tokens or their jobs' ETags depend on: their row
-(token version, activity, jobs_version) or their revoked tokens. Read when the session ends
-(app/auth/revalidation_cache.py forgets them)."""
+"""Which users a session changed in what their tokens, their answers' ETags or their events
+stream depend on: their row (token version, activity), their revoked tokens or their jobs. Read
+when the session ends (app/auth/revalidation_cache.py forgets them)."""
 
 from itertools import chain
 
@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
-from app.models import RevokedToken, User
+from app.models import Job, RevokedToken, User
 
 _CHANGED_USERS = "changed_users"  # session.info key
 
@@ -25,10 +25,10 @@ def pop_changed_users(session: AsyncSession) -> set[int]:
 
 @event.listens_for(Session, "after_flush")
 def _note_changed_users(session: Session, _flush: UOWTransaction) -> None:
-    """Changes made through the ORM: a user's row and new revocations."""
+    """Changes made through the ORM: a user's row, new revocations and new jobs."""
     for instance in chain(session.dirty, session.deleted):
         if isinstance(instance, User):
             note_user_changed(session, instance.user_id)
     for instance in session.new:
-        if isinstance(instance, RevokedToken):
+        if isinstance(instance, RevokedToken | Job):
             note_user_changed(session, instance.user_id)

@@ -55,12 +55,3 @@ class UserRepository(Repository[User]):
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-
-    async def bump_jobs_version(self, user_id: int) -> None:
-        await self.session.execute(
-            update(User)
-            .where(User.user_id == user_id)
-            .values(jobs_version=User.jobs_version + 1)
-            .execution_options(synchronize_session=False)
-        )
-        note_user_changed(self.session, user_id)
