@@ -167,6 +167,8 @@ class JobService:
         """A revalidation whose ETag is remembered as current costs no query; otherwise the
         answer is read and its ETag compared (and remembered, unless the user's jobs changed
         while it was read)."""
+        # Whose answer it is counts too: another user's equal list is not this one's.
+        request = (user.user_id, request)
         if self.answers is None:
             body = await render()
             etag = content_etag(request, body)

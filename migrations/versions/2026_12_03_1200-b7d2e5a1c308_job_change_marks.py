@@ -84,7 +84,7 @@ def upgrade() -> None:
         "jobs",
         sa.Column("changed_in", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
     )
-    op.create_index(INDEX, "jobs", ["user_id", "changed_in"])
+    op.create_index(INDEX, "jobs", ["user_id", "changed_in"], postgresql_include=["status"])
     if postgresql:
         op.execute("UPDATE jobs SET changed_in = pg_current_xact_id()::text::bigint")
         op.execute(PG_FUNCTION)
@@ -120,8 +120,7 @@ def downgrade() -> None:
     if postgresql:
         op.execute(
             USERS_TRIGGER.format(
-                condition="OLD.jobs_version IS DISTINCT FROM NEW.jobs_version OR "
-                + USERS_CONDITION
+                condition="OLD.jobs_version IS DISTINCT FROM NEW.jobs_version OR " + USERS_CONDITION
             )
         )
         op.execute("DROP TRIGGER jobs_jobs_feed ON jobs")

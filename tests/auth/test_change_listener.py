@@ -137,9 +137,11 @@ async def test_this_process_sees_its_own_writes_at_once(
 # --- another process's writes: told by NOTIFY ------------------------------------------------
 
 
-async def _bump_jobs_version(stack: Stack, account: Account) -> int:
+async def _add_job(stack: Stack, account: Account) -> int:
     await stack.execute(
-        "UPDATE users SET jobs_version = jobs_version + 1 WHERE user_id = :id", id=account.user_id
+        "INSERT INTO jobs (user_id, job_name, job_type, created_at, updated_at)"
+        " VALUES (:id, 'added by psql', 'simple', now(), now())",
+        id=account.user_id,
     )
     return 200
 
@@ -182,7 +184,7 @@ async def _poll_until_changed(stack: Stack, path: str, account: Account, etag: s
     return statuses[-1]
 
 
-@pytest.mark.parametrize("change", [_bump_jobs_version, _deactivate, _bump_token_version, _revoke])
+@pytest.mark.parametrize("change", [_add_job, _deactivate, _bump_token_version, _revoke])
 async def test_another_process_commit_reaches_the_app_by_notify(
     stack: Stack, change: Callable[[Stack, Account], Awaitable[int]]
 ) -> None:
@@ -219,7 +221,7 @@ async def test_a_killed_listener_goes_dark_then_comes_back(stack: Stack) -> None
     await wait_until(lambda: not stack.cache.live, NOTICE_BOUND, "dark after the kill")
     assert len(stack.cache) == 0
 
-    await _bump_jobs_version(stack, account)
+    await _add_job(stack, account)
     reads_before = stack.reads
     for path, etag in etags.items():
         response = await stack.poll(path, account, etag)
@@ -248,7 +250,7 @@ async def test_a_network_cut_makes_the_listener_dark_within_its_check(
             await proxy.cut(BLACKHOLE, freeze_existing=True)
             bound = CHECK_EVERY + DB_TIMEOUT + 1.0  # the 1 s: a loaded machine's slack
             elapsed = await wait_until(lambda: not stack.cache.live, bound, "dark after a cut")
-            await _bump_jobs_version(stack, account)  # straight to the database
+            await _add_job(stack, account)  # straight to the database
             await proxy.restore()
 
             await stack.wait_live()
@@ -314,15 +316,15 @@ async def test_a_disabled_trigger_makes_the_app_dark_and_hides_no_change(stack: 
     account = await stack.sign_up()
     etags = await stack.warm(account)
     try:
-        await stack.execute("ALTER TABLE users DISABLE TRIGGER users_jobs_feed_update")
+        await stack.execute("ALTER TABLE jobs DISABLE TRIGGER jobs_jobs_feed")
         bound = CHECK_EVERY + DB_TIMEOUT + 1.0
         await wait_until(lambda: not stack.cache.live, bound, "dark without the trigger")
 
-        await _bump_jobs_version(stack, account)  # no notification is sent for this one
+        await _add_job(stack, account)  # no notification is sent for this one
         for path, etag in etags.items():
             assert (await stack.poll(path, account, etag)).status_code == 200, path
     finally:
-        await stack.execute("ALTER TABLE users ENABLE TRIGGER users_jobs_feed_update")
+        await stack.execute("ALTER TABLE jobs ENABLE TRIGGER jobs_jobs_feed")
 
     await stack.wait_live()
     await stack.warm(account)  # from memory again

@@ -16,14 +16,9 @@ def claims(user_id: int = 1, token_version: int = 0, jti: str = "a") -> TokenCla
     )
 
 
-def caller(jobs_version: int, *, user_id: int = 1, token_version: int = 0) -> Caller:
-    return Caller(
-        user_id=user_id,
-        is_active=True,
-        is_admin=False,
-        token_version=token_version,
-        jobs_version=jobs_version,
-    )
+def caller(version: int, *, user_id: int = 1) -> Caller:
+    """A user's row; `version` (its token version) tells one read of it from another."""
+    return Caller(user_id=user_id, is_active=True, is_admin=False, token_version=version)
 
 
 def live_cache(max_users: int = 100) -> RevalidationCache:
@@ -32,15 +27,15 @@ def live_cache(max_users: int = 100) -> RevalidationCache:
     return cache
 
 
-def remember(cache: RevalidationCache, token: TokenClaims, jobs_version: int) -> None:
+def remember(cache: RevalidationCache, token: TokenClaims, version: int) -> None:
     """A read that nothing crossed: it started at the current generation."""
-    found = caller(jobs_version, user_id=token.user_id, token_version=token.token_version)
+    found = caller(version, user_id=token.user_id)
     cache.remember(token, found, cache.generation())
 
 
 def version_of(cache: RevalidationCache, token: TokenClaims) -> int | None:
     found = cache.lookup(token)
-    return None if found is None else found.jobs_version
+    return None if found is None else found.token_version
 
 
 def test_nothing_is_remembered_while_dark() -> None:
@@ -181,3 +176,54 @@ def test_max_users_zero_remembers_nothing() -> None:
 
     assert cache.lookup(claims()) is None
     assert len(cache) == 0
+
+
+# --- answers (ETags) found current, per user and request --------------------------------
+
+
+def test_an_answer_is_remembered_for_its_request_until_the_user_changes() -> None:
+    cache = live_cache()
+    remember(cache, claims(), 3)
+    mark = cache.mark_answer(1)
+
+    cache.remember_answer(1, ("list",), '"e1"', mark)
+
+    assert cache.remembered_answer(1, ("list",)) == '"e1"'
+    assert cache.remembered_answer(1, ("stats",)) is None  # another request: not answered
+    assert cache.remembered_answer(2, ("list",)) is None  # another user: not answered
+    cache.forget([1])
+    assert cache.remembered_answer(1, ("list",)) is None
+
+
+def test_an_answer_read_across_a_change_is_not_kept() -> None:
+    """The answer may predate the change: the next revalidation must read again."""
+    cache = live_cache()
+    remember(cache, claims(), 3)
+    mark = cache.mark_answer(1)
+    cache.forget([1])
+    remember(cache, claims(), 3)  # the caller is read again before the answer comes back
+
+    cache.remember_answer(1, ("list",), '"e1"', mark)
+
+    assert cache.remembered_answer(1, ("list",)) is None
+
+
+def test_an_answer_is_kept_only_for_a_remembered_caller() -> None:
+    cache = live_cache()  # the caller was not remembered (e.g. a write, or while dark)
+    mark = cache.mark_answer(1)
+
+    cache.remember_answer(1, ("list",), '"e1"', mark)
+
+    assert cache.remembered_answer(1, ("list",)) is None
+
+
+def test_a_change_to_another_user_keeps_this_users_answers() -> None:
+    cache = live_cache()
+    remember(cache, claims(user_id=1), 3)
+    remember(cache, claims(user_id=2), 3)
+    mark = cache.mark_answer(1)
+    cache.forget([2])
+
+    cache.remember_answer(1, ("list",), '"e1"', mark)
+
+    assert cache.remembered_answer(1, ("list",)) == '"e1"'

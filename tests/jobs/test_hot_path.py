@@ -107,8 +107,9 @@ async def test_a_poll_costs_two_statements_and_a_revalidation_one(
     client: AsyncClient, session: AsyncSession, settings: Settings, engine: AsyncEngine
 ) -> None:
     """The token check (the user's row and the token's revocation in one statement), then the
-    page with its total, or the totals by status. A revalidation needs the token check alone
-    (with nothing remembered: here no listener runs)."""
+    page with its total, or the totals by status. With nothing remembered (here no listener
+    runs) a revalidation reads the same two: its ETag is a hash of the answer. Answered from
+    memory it reads nothing (tests/auth/test_change_listener.py)."""
     user = await create_user(session)
     for _ in range(5):
         await create_job(session, user)
@@ -125,7 +126,7 @@ async def test_a_poll_costs_two_statements_and_a_revalidation_one(
                 path, headers={**headers, "If-None-Match": response.headers["etag"]}
             )
         assert response.status_code == 304
-        assert len(statements) == 1, statements
+        assert len(statements) == 2, statements
 
 
 def _scans_of(plan: Any, table: str) -> list[str]:
@@ -185,4 +186,7 @@ async def test_the_list_query_uses_the_index_not_a_scan_of_jobs(
             plan = json.loads(plan)
         scans = _scans_of(plan, "jobs")
         assert scans, plan
-        assert all("ix_jobs_user_id_created_at_job_id" in scan for scan in scans), scans
+        # Either index that starts with user_id, alone: the count may walk the narrower one.
+        assert all(scan.startswith("Index Only Scan using ix_jobs_user_id_") for scan in scans), (
+            scans
+        )
