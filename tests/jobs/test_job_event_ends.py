@@ -10,20 +10,14 @@ from jose import jwt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.jobs import events
 from app.models import User
 from tests.auth.listening import wait_until
 from tests.factories import PASSWORD, access_token, bearer
 from tests.jobs.event_streams import EVENT_BOUND, open_stream
 from tests.live_app import LiveApp, live_app
 
-NEVER = 10 * EVENT_BOUND  # a poll interval no test waits out
-
-
-@pytest.fixture(autouse=True)
-def _no_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An end must come from the change itself (or the clock of the token), not a poll."""
-    monkeypatch.setattr(events, "POLL_SECONDS", NEVER)
+# An end must come from the change itself (or the token's clock), not a poll.
+pytestmark = pytest.mark.usefixtures("no_polling")
 
 
 @pytest.fixture

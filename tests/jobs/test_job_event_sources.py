@@ -25,8 +25,6 @@ from tests.jobs.event_streams import EVENT_BOUND, Event, Stream, job_events, ope
 from tests.jobs.worker_harness import Pipeline, reset
 from tests.live_app import LiveApp, live_app
 
-NEVER = 10 * EVENT_BOUND  # a poll interval no test waits out
-
 
 def _dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(False)
@@ -190,10 +188,10 @@ def _assert_watched_through(seen: list[Event]) -> None:
 
 
 @pytest.mark.postgres_only
+@pytest.mark.usefixtures("no_polling")
 async def test_a_worker_process_progress_arrives(
-    listening: LiveApp, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    listening: LiveApp, database_url: str, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(events, "POLL_SECONDS", NEVER)
     await reset(listening.engine)
     client = await listening.opened.client_over_tcp()
     pipeline = Pipeline(database_url, listening.engine, client, listening.settings, tmp_path)
@@ -216,12 +214,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-async def test_the_embedded_worker_progress_arrives(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("no_polling")
+async def test_the_embedded_worker_progress_arrives(sqlite_url: str) -> None:
     """On SQLite nothing notifies: the worker inside the API process wakes the streams after
-    each of its commits. The clock is put out of reach here."""
-    monkeypatch.setattr(events, "POLL_SECONDS", NEVER)
+    each of its commits."""
     sqlite_engine = create_engine(sqlite_url)
     try:
         async with live_app(sqlite_url, sqlite_engine, lifespan=True) as live:

@@ -2,9 +2,11 @@
 caller's own jobs as a `job` event closed by new totals, a replay after a reconnection, a
 resync when the replay cannot be trusted, a cap on open streams."""
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import fastapi.routing
 import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +19,8 @@ from tests.live_app import LiveApp, live_app
 
 JOBS = "/api/users/jobs"
 STREAMS_PER_USER = 3
+# This process's own commits wake its streams: no event waits for a poll.
+pytestmark = pytest.mark.usefixtures("no_polling")
 
 
 @pytest.fixture
@@ -73,6 +77,28 @@ async def test_it_opens_with_the_totals_unbuffered(live: LiveApp, client: AsyncC
         "cancelled": 0,
     }
     assert first.id
+
+
+async def test_on_the_wire(
+    live: LiveApp, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an EventSource parses: named events, JSON data on one line, an id on each; a
+    comment when there is nothing to say (after 15 s; sooner here)."""
+    monkeypatch.setattr(fastapi.routing, "_PING_INTERVAL", 0.2)
+    headers = await _headers(live)
+    async with client.stream("GET", EVENTS, headers=headers) as response:
+        lines = response.aiter_lines()
+        first = [await anext(lines) for _ in range(4)]
+        ping = [await anext(lines) for _ in range(2)]
+
+    event, data, event_id, blank = first
+    assert event == "event: stats"
+    assert data == (
+        'data: {"total":0,"pending":0,"running":0,"completed":0,"failed":0,"cancelled":0}'
+    )
+    assert re.fullmatch(r"id: (pg:[0-9]+:[0-9]+:[0-9,]*|sqlite:[0-9]+)", event_id)
+    assert blank == ""
+    assert ping == [": ping", ""]
 
 
 async def test_a_submitted_job_arrives_as_the_list_shows_it_then_the_new_totals(
