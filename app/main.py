@@ -93,7 +93,13 @@ def middleware(settings: Settings) -> list[Middleware]:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-None-Match",
+                "Last-Event-ID",  # an EventSource's reconnection (app/jobs/events.py)
+                "X-Request-ID",
+            ],
             expose_headers=["ETag", "X-Request-ID", "Retry-After"],
         ),
         # The last-resort error renderer sits inside CORS, so a browser can read a 500.

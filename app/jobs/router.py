@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import AdminCaller, CurrentCaller, auth_service, request_token
 from app.context import AppContext, get_context
 from app.core.db import SessionDep
-from app.core.errors import error_responses
+from app.core.errors import error_responses, json_error_responses
 from app.core.http_cache import conditional_response
 from app.core.json_values import StrictJSONRoute
 from app.jobs.events import JobEventStream
@@ -150,7 +150,7 @@ async def my_job_stats(
             "or changed, each batch closed by `stats`; `resync` (reload everything) when the "
             "missed changes cannot be replayed. A `: ping` comment after 15 s of silence."
         },
-        **error_responses(401, 429),
+        **json_error_responses(401, 429),
     },
 )
 async def my_job_events(
