@@ -80,6 +80,7 @@ class EventHub:
         self._streams_per_user = streams_per_user
         self._by_user: dict[int, set[Subscription]] = {}
         self._live = False  # notifications arrive (ChangeListener proved it)
+        self._failing = False  # reads fail: warned once, not once per stream
         self.closing = False
 
     @property
@@ -131,6 +132,14 @@ class EventHub:
             # Streams waiting without a limit start polling.
             self.all_users_changed()
 
+    def read_failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            logger.warning("Event streams cannot read the database (%r); retrying", exc)
+        self._failing = True
+
+    def read_succeeded(self) -> None:
+        self._failing = False
+
     def close(self) -> None:
         """The server is stopping: every stream ends, and new ones end at once."""
         self.closing = True
@@ -169,11 +178,11 @@ class JobEventStream:
             except Exception as exc:
                 if not is_database_unavailable(exc):
                     raise
-                # Read again on the next wake, from the same mark: nothing is lost.
-                if not unavailable:
-                    logger.warning("An events stream could not read the database: %r", exc)
+                # Read again soon, from the same mark: nothing is lost.
+                self._hub.read_failed(exc)
                 unavailable = True
             else:
+                self._hub.read_succeeded()
                 unavailable = False
                 if batch is None:
                     return  # the token no longer holds
