@@ -1,5 +1,6 @@
 """When an events stream ends, and what it holds while open: it ends as soon as its token stops
-holding (here or on another instance) or expires; an idle stream holds no pooled connection."""
+holding (here or on another instance) or expires; an idle stream holds no pooled connection,
+and outlives a database outage without missing a change."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -8,16 +9,19 @@ import pytest
 from httpx import AsyncClient
 from jose import jwt
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.models import User
+from app.core.db import create_sessionmaker
+from app.models import Job, User
 from tests.auth.listening import wait_until
 from tests.factories import PASSWORD, access_token, bearer
 from tests.jobs.event_streams import EVENT_BOUND, open_stream
 from tests.live_app import LiveApp, live_app
+from tests.tcp_proxy import REFUSE, TcpProxy
 
 # An end must come from the change itself (or the token's clock), not a poll.
-pytestmark = pytest.mark.usefixtures("no_polling")
+WOKEN_ONLY = pytest.mark.usefixtures("no_polling")
 
 
 @pytest.fixture
@@ -43,6 +47,7 @@ async def _change_password(client: AsyncClient, user: User, headers: dict[str, s
 Ending = Callable[[AsyncClient, User, dict[str, str]], Awaitable[None]]
 
 
+@WOKEN_ONLY
 @pytest.mark.parametrize("end", [_log_out, _change_password], ids=["logout", "password-change"])
 async def test_a_stream_ends_when_its_token_stops_holding(live: LiveApp, end: Ending) -> None:
     client = await live.opened.client_over_tcp()
@@ -56,6 +61,7 @@ async def test_a_stream_ends_when_its_token_stops_holding(live: LiveApp, end: En
     assert (await client.get("/api/users/jobs/events", headers=headers)).status_code == 401
 
 
+@WOKEN_ONLY
 async def test_a_stream_ends_when_an_admin_deactivates_its_user(live: LiveApp) -> None:
     client = await live.opened.client_over_tcp()
     user = await live.user("deactivated")
@@ -69,6 +75,7 @@ async def test_a_stream_ends_when_an_admin_deactivates_its_user(live: LiveApp) -
         assert await stream.ends() == []
 
 
+@WOKEN_ONLY
 async def test_a_stream_ends_when_its_token_expires(live: LiveApp) -> None:
     client = await live.opened.client_over_tcp()
     user = await live.user("expiring")
@@ -83,6 +90,7 @@ async def test_a_stream_ends_when_its_token_expires(live: LiveApp) -> None:
 
 
 @pytest.mark.postgres_only
+@WOKEN_ONLY
 async def test_a_logout_on_another_instance_ends_the_stream(
     database_url: str, engine: AsyncEngine
 ) -> None:
@@ -146,3 +154,31 @@ async def test_idle_streams_hold_no_pooled_connection(
                 )
             assert busy == 0  # nothing mid-statement or left in a transaction
             assert held <= pool_size  # the streams' reads share the pool's connections
+
+
+@pytest.mark.postgres_only
+async def test_a_stream_outlives_a_database_outage_and_misses_nothing(
+    database_url: str, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = make_url(database_url)
+    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        async with live_app(proxied, engine, database_timeout_seconds=1) as live:
+            client = await live.opened.client_over_tcp()
+            user = await live.user("outage")
+            async with open_stream(client, bearer(user, live.settings)) as stream:
+                await stream.next()
+                await proxy.cut(REFUSE)
+                async with create_sessionmaker(engine)() as session:  # not through the proxy
+                    session.add(Job(user_id=user.user_id, job_name="meanwhile", job_type="simple"))
+                    await session.commit()
+                # Only the clock wakes a stream here (no listener): its next read fails.
+                await wait_until(
+                    lambda: "Event streams cannot read the database" in caplog.text,
+                    EVENT_BOUND,
+                    "a failed read",
+                )
+                await proxy.restore()
+                batch = await stream.batch()
+
+    assert [event.data["job_name"] for event in batch if event.name == "job"] == ["meanwhile"]
