@@ -164,6 +164,19 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def json_error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """The same, for a route whose own answer is not JSON (an event stream): FastAPI would
+    file a `model` under the route's media type."""
+    schema = ErrorBody.model_json_schema()
+    return {
+        code: {
+            "description": _ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": schema}},
+        }
+        for code in status_codes
+    }
+
+
 class UnhandledErrorMiddleware:
     """Renders an exception no handler took as the JSON 500 (or 503 for an outage) from inside
     the CORS layer, so a browser can read it; Starlette's own last-resort handler sits outside

@@ -16,6 +16,7 @@ from app.auth.dependencies import get_caller
 from app.core.config import Settings
 from app.core.security import TokenClaims
 from app.main import app as the_app
+from tests.apps import OpenApp
 from tests.factories import bearer, create_job, create_user
 
 
@@ -31,6 +32,14 @@ AUTHENTICATED = sorted(
     if hasattr(route, "dependant") and get_caller in set(_calls(route.dependant))
     for method in route.methods or ()
 )
+
+
+@pytest.fixture(autouse=True)
+def _streams_answer_at_once(running: OpenApp) -> None:
+    """An event stream answers for as long as its token holds, and the ASGI client waits for
+    the end of an answer: with the app's streams told to stop, one that passes the token rule
+    answers 200 and ends at once."""
+    running.context.event_hub.close()
 
 
 def test_the_authenticated_routes_are_found() -> None:
