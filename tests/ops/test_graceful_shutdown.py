@@ -45,6 +45,10 @@ def _env(database_url: str, grace_seconds: int, workers: int = 1) -> dict[str, s
         SECRET_KEY=SECRET_KEY,
         GRACEFUL_SHUTDOWN_SECONDS=str(grace_seconds),
         LOG_FORMAT="console",
+        # The logins in flight all come from this one client: its password checks must queue,
+        # not be refused, however slowly a loaded machine hashes them.
+        CLIENT_MAX_CONCURRENT_PASSWORD_CHECKS=str(IN_FLIGHT + 1),
+        PASSWORD_HASH_MAX_WAIT_SECONDS=str(grace_seconds),
     )
 
 
