@@ -1,11 +1,48 @@
 'use client';
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { jobsService } from './jobsService';
-import { MAX_PAGE_SIZE, MAX_PROGRESS_ROWS, PAGE_SIZE, POLL_INTERVAL_MS } from './config';
+import { jobsService, transformJob } from './jobsService';
+import { isVisible, useJobStream } from './useJobStream';
+import {
+  MAX_PAGE_SIZE,
+  MAX_PROGRESS_ROWS,
+  PAGE_SIZE,
+  POLL_INTERVAL_MS,
+  SAFETY_REFRESH_MS,
+} from './config';
 
-function isVisible() {
-  return typeof document === 'undefined' || document.visibilityState === 'visible';
+/** Whether `a` was changed after `b` (both jobs as the API renders them). */
+function changedAfter(a, b) {
+  return Date.parse(a.updated_at) > Date.parse(b.updated_at);
+}
+
+/**
+ * The view ({jobs, total, nextCursor}) with `job` as the API now has it. A shown row changes in
+ * place, or leaves when it no longer has the filtered `status`. A job not shown joins when it
+ * has that status and falls within the shown range (newer than the last shown row, or every row
+ * is shown): a new job, or one that came to the filtered status.
+ */
+function withJob(view, job, status) {
+  const matches = !status || job.status === status;
+  const row = view.jobs.find((shown) => shown.id === job.id);
+  if (row && changedAfter(row, job)) return view; // older than what is shown (a replayed event)
+  if (row && matches) {
+    const jobs = view.jobs.map((shown) => (shown === row ? { ...row, ...job } : shown));
+    return { ...view, jobs };
+  }
+  if (row) {
+    return { ...view, jobs: view.jobs.filter((shown) => shown !== row), total: view.total - 1 };
+  }
+  const last = view.jobs[view.jobs.length - 1];
+  if (matches && (!view.nextCursor || !last || job.id > last.id)) {
+    const jobs = [...view.jobs, job].sort((a, b) => b.id - a.id);
+    return { ...view, jobs, total: view.total + 1 };
+  }
+  return view;
+}
+
+function withJobs(view, jobs, status) {
+  return jobs.reduce((next, job) => withJob(next, job, status), view);
 }
 
 /**
@@ -13,15 +50,19 @@ function isVisible() {
  * totals, and the progress of running ones, kept current while the tab is
  * visible.
  *
- * How it stays current: every POLL_INTERVAL_MS the list (every shown row in one
- * request) and the totals are asked for again with If-None-Match, so an
- * unchanged answer is a 304 that changes nothing. The list carries no
- * progress, so the detail of each shown running row (up to MAX_PROGRESS_ROWS)
- * is fetched on every refresh.
+ * How it stays current: the job events of GET /api/users/jobs/events
+ * (useJobStream) change rows in place (`applyJob`) and replace the totals
+ * (`applyStats`); `resync` reloads both. When the stream opens, the list is
+ * asked for once, for what changed before it did. While the stream is up
+ * (`live`), nothing is polled but a refresh every SAFETY_REFRESH_MS. Job
+ * events that arrive while a request is on its way are applied again to its
+ * answer, which may have been read before them.
  *
- * `applyJob` and `applyStats` are the two ways a change lands in the view; a
- * pushed feed (Server-Sent Events on /api/users/jobs/events) would call them
- * from its events and fall back to this polling when the stream fails.
+ * Without the stream (it failed, or is being tried again): every
+ * POLL_INTERVAL_MS the list (every shown row in one request) and the totals
+ * are asked for with If-None-Match, so an unchanged answer is a 304 that
+ * changes nothing. The list carries no progress, so such a refresh also
+ * fetches the detail of each shown running row (up to MAX_PROGRESS_ROWS).
  *
  * A failed refresh hides the rows and totals (they are no longer known to be
  * current) and stops polling until `refresh()` is called again (Retry).
@@ -40,6 +81,9 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
   const viewRef = useRef(null);
   const failedRef = useRef(false);
   const inFlightRef = useRef(false);
+  const liveRef = useRef(false);
+  const jobEventsRef = useRef([]); // job events since a request in flight was sent
+  const statsEventsRef = useRef(0); // counts stats events: a refresh's older totals yield to them
   const unauthorizedRef = useRef(onUnauthorized);
   unauthorizedRef.current = onUnauthorized;
 
@@ -66,6 +110,8 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
   const refresh = useCallback(
     async ({ force = false } = {}) => {
       const requestId = ++requestIdRef.current;
+      const eventsBefore = jobEventsRef.current.length;
+      const statsEvents = statsEventsRef.current;
       inFlightRef.current = true;
       setLoading(true);
       try {
@@ -80,7 +126,8 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
           jobsService.getStats({ etag: etags.stats }),
         ]);
         const jobs = list.notModified ? current.jobs : list.jobs;
-        const progress = await fetchProgress(jobs);
+        // While live, the job events carry the progress.
+        const progress = liveRef.current ? null : await fetchProgress(jobs);
         if (requestId !== requestIdRef.current) return;
 
         if (!list.notModified) {
@@ -88,22 +135,26 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
           // A full page leaves rows out at its end: those shown before (new jobs pushed them
           // down, or more are shown than one request may ask for) stay, and the next refresh
           // asks for them too.
-          if (current && list.nextCursor && list.jobs.length === wanted) {
+          const latest = viewRef.current;
+          if (latest && list.nextCursor && list.jobs.length === wanted) {
             const oldest = list.jobs[list.jobs.length - 1].id;
-            const tail = current.jobs.filter((job) => job.id < oldest);
-            next = { ...next, jobs: [...list.jobs, ...tail], nextCursor: current.nextCursor };
+            const tail = latest.jobs.filter((job) => job.id < oldest);
+            next = { ...next, jobs: [...list.jobs, ...tail], nextCursor: latest.nextCursor };
           }
-          putView(next);
+          putView(withJobs(next, jobEventsRef.current.slice(eventsBefore), status));
         }
-        if (!totals.notModified) setStats(totals.stats);
+        if (!totals.notModified && statsEvents === statsEventsRef.current) {
+          setStats(totals.stats);
+        }
         etagsRef.current = {
           list: list.etag ?? etagsRef.current.list,
           stats: totals.etag ?? etagsRef.current.stats,
         };
-        setDetails(progress);
+        if (progress) setDetails(progress);
         failedRef.current = false;
         setError(null);
         setTick((n) => n + 1);
+        jobEventsRef.current = [];
       } catch (err) {
         if (requestId !== requestIdRef.current) return;
         if (err.status === 401) {
@@ -127,6 +178,7 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
     const current = viewRef.current;
     if (!current || !current.nextCursor) return;
     const requestId = ++requestIdRef.current; // an older refresh must not drop these rows
+    const eventsBefore = jobEventsRef.current.length;
     inFlightRef.current = true;
     setLoadingMore(true);
     try {
@@ -136,12 +188,15 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
         cursor: current.nextCursor,
       });
       if (requestId !== requestIdRef.current) return;
-      const seen = new Set(current.jobs.map((job) => job.id));
-      putView({
-        jobs: [...current.jobs, ...page.jobs.filter((job) => !seen.has(job.id))],
+      const latest = viewRef.current;
+      const seen = new Set(latest.jobs.map((job) => job.id));
+      const next = {
+        jobs: [...latest.jobs, ...page.jobs.filter((job) => !seen.has(job.id))],
         total: page.total,
         nextCursor: page.nextCursor,
-      });
+      };
+      putView(withJobs(next, jobEventsRef.current.slice(eventsBefore), status));
+      jobEventsRef.current = [];
       etagsRef.current = { ...etagsRef.current, list: null }; // the shown rows changed
       setError(null);
     } catch (err) {
@@ -161,21 +216,29 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
     }
   }, [status, putView]);
 
-  /** A job as the API now has it (after a cancel, or from a pushed event): its row changes in place. */
+  /** A job as the API now has it (after a cancel, or from a job event): see `withJob`. */
   const applyJob = useCallback(
     (job) => {
+      if (inFlightRef.current) jobEventsRef.current.push(job); // for the answer on its way
       const current = viewRef.current;
-      if (!current) return;
-      putView({
-        ...current,
-        jobs: current.jobs.map((row) => (row.id === job.id ? { ...row, ...job } : row)),
-      });
+      if (current) putView(withJob(current, job, status));
       if (job.progress !== undefined) setDetails((old) => ({ ...old, [job.id]: job }));
     },
-    [putView],
+    [status, putView],
   );
 
-  const applyStats = useCallback((next) => setStats(next), []);
+  const applyStats = useCallback((next) => {
+    statsEventsRef.current += 1;
+    setStats(next);
+  }, []);
+
+  const live = useJobStream(enabled, {
+    onOpen: () => refresh(), // what changed between the first load and the stream's start
+    onJob: (data) => applyJob(transformJob(data)),
+    onStats: applyStats,
+    onResync: () => refresh({ force: true }),
+  });
+  liveRef.current = live;
 
   // A new filter (or user) starts over: no rows, no ETags, one page.
   useEffect(() => {
@@ -190,7 +253,7 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
     };
   }, [enabled, status, refresh, putView]);
 
-  // Polling while the tab is visible; a tab that comes back refreshes at once.
+  // Polling while the tab is visible, slowly while live; a tab that comes back refreshes at once.
   useEffect(() => {
     if (!enabled) return undefined;
     const poll = () => {
@@ -198,18 +261,19 @@ export function useJobFeed({ enabled, status, onUnauthorized }) {
         refresh();
       }
     };
-    const timer = setInterval(poll, POLL_INTERVAL_MS);
+    const timer = setInterval(poll, live ? SAFETY_REFRESH_MS : POLL_INTERVAL_MS);
     document.addEventListener('visibilitychange', poll);
     return () => {
       clearInterval(timer);
       document.removeEventListener('visibilitychange', poll);
     };
-  }, [enabled, refresh]);
+  }, [enabled, refresh, live]);
 
   return {
     view,
     stats: error ? null : stats, // totals from before an error are not shown as current
     details,
+    live,
     error,
     loading,
     loadingMore,

@@ -151,6 +151,17 @@ export default function DashboardPage() {
       <section className="card">
         <div className="section-header">
           <h2>Jobs</h2>
+          <span
+            className={feed.live ? 'feed-mode live' : 'feed-mode'}
+            data-testid="feed-mode"
+            title={
+              feed.live
+                ? 'Changes arrive as they happen (event stream)'
+                : 'The event stream is not connected: asking for changes every few seconds'
+            }
+          >
+            {feed.live ? 'Live' : 'Polling'}
+          </span>
           <label className="filter">
             Status
             <select
@@ -231,6 +242,7 @@ export default function DashboardPage() {
       {selectedRow && !shownError && (
         <JobDetailPanel
           row={selectedRow}
+          progress={feed.details[selectedRow.id]?.progress}
           tick={feed.tick}
           onClose={() => setSelectedId(null)}
           onUnauthorized={clearSession}

@@ -22,9 +22,10 @@ function Json({ value, testId }) {
 
 /**
  * Everything the API knows of one job. It is fetched again whenever the row
- * changes, and on every refresh while the job runs (its progress moves).
+ * changes, and while the job runs whenever its progress moves: with each job
+ * event (`progress`), or on every refresh (`tick`) when the dashboard polls.
  */
-export default function JobDetailPanel({ row, tick, onClose, onUnauthorized }) {
+export default function JobDetailPanel({ row, progress, tick, onClose, onUnauthorized }) {
   const [job, setJob] = useState(null);
   const [error, setError] = useState(null);
   const running = row.status === 'running';
@@ -52,8 +53,8 @@ export default function JobDetailPanel({ row, tick, onClose, onUnauthorized }) {
     return () => {
       current = false;
     };
-    // Each refresh (tick) while running; otherwise only when the row changes.
-  }, [row.id, row.status, row.updated_at, running ? tick : 0, onUnauthorized]);
+    // Each refresh (tick) or progress event while running; otherwise only when the row changes.
+  }, [row.id, row.status, row.updated_at, running ? progress : 0, running ? tick : 0, onUnauthorized]);
 
   const shown = job && job.id === row.id ? job : null;
 
