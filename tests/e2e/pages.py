@@ -6,10 +6,11 @@ examples/dashboard/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
 from tests.e2e.config import API_URL, ARTIFACTS, DASHBOARD_URL, DOCS, UPDATE_DOCS_IMAGES
 from tests.e2e.seeding import E2EUser, SeededJob
@@ -17,6 +18,7 @@ from tests.e2e.seeding import E2EUser, SeededJob
 Snap = Callable[[str], None]
 JOBS_URL = f"{API_URL}/api/users/jobs"
 STATS_URL = f"{API_URL}/api/users/jobs/stats"
+EVENTS_URL = f"{API_URL}/api/users/jobs/events"
 ME_URL = f"{API_URL}/api/users/me"
 NO_VALUE = "\N{EN DASH}"  # what a total shows when there is no current number
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
@@ -82,3 +84,45 @@ def submit_in_form(page: Page, name: str, job_type: str = "simple") -> None:
     page.get_by_test_id("job-name-input").fill(name)
     choose_type(page, job_type)
     page.get_by_test_id("job-submit").click()
+
+
+def expect_live(page: Page) -> None:
+    """The event stream is open and the list caught up with it: changes now arrive by events."""
+    expect(page.get_by_test_id("feed-mode")).to_have_text("Live")
+
+
+@contextmanager
+def jobs_api_requests(page: Page) -> Iterator[list[str]]:
+    """The URLs of the jobs API requests the page sends meanwhile (list, totals, details), the
+    event stream aside."""
+    sent: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.url.startswith(JOBS_URL) and not request.url.startswith(EVENTS_URL):
+            sent.append(request.url)
+
+    page.on("request", record)
+    try:
+        yield sent
+    finally:
+        page.remove_listener("request", record)
+
+
+def refuse_event_stream(page: Page, how: str) -> None:
+    """From now on this page's requests for the event stream fail: `how` is "500" (an answer,
+    with the CORS headers the page may read) or "abort" (no answer)."""
+
+    def refuse(route: Route) -> None:
+        if how == "abort":
+            route.abort()
+        else:
+            route.fulfill(
+                status=int(how),
+                json={"detail": "stream unavailable"},
+                headers={
+                    "Access-Control-Allow-Origin": DASHBOARD_URL,
+                    "Access-Control-Allow-Credentials": "true",
+                },
+            )
+
+    page.route(EVENTS_URL, refuse)

@@ -21,6 +21,7 @@ from tests.e2e.pages import (
     expect_table,
     expect_totals,
     log_in,
+    refuse_event_stream,
     row_for,
     row_named,
     rows,
@@ -44,12 +45,14 @@ def retry_and_hold_the_answer(page: Page) -> None:
     """Click Retry with the API up, holding back the jobs list's answer for a while.
 
     Until that answer arrives the error stays on screen, with no table and no totals: nothing
-    from before the outage may be shown as if it were current. Then the answer goes through.
+    from before the outage may be shown as if it were current. Then the answers go through (the
+    event stream, opening meanwhile, asks for the list once more).
     """
     held: list[Route] = []
+    released = False
 
     def hold(route: Route, request: Request) -> None:
-        if request.method == "GET":
+        if request.method == "GET" and not released:
             held.append(route)
         else:
             route.fallback()
@@ -69,7 +72,9 @@ def retry_and_hold_the_answer(page: Page) -> None:
         expect(page.get_by_test_id("stat-total")).to_have_text(NO_VALUE)
 
         with page.expect_response(lambda r: r.url == JOBS_URL and r.status == 200):
-            held[0].continue_()
+            released = True
+            for route in held:
+                route.continue_()
     finally:
         page.unroute_all(behavior="ignoreErrors")
 
@@ -243,6 +248,9 @@ def test_refused_cancel_message_stays_and_an_outage_shows_without_a_click(
             ("Queued during the outage", "simple", "pending"),
         ]
     )
+    # Without the event stream: its job events would take the Cancel button away before the
+    # click, and the refreshes this test holds back and waits for are the polls.
+    refuse_event_stream(page, "500")
     log_in(page, user)
     expect_table(page, user.jobs)
     finished, _queued = user.jobs
@@ -267,7 +275,7 @@ def test_refused_cancel_message_stays_and_an_outage_shows_without_a_click(
     expect(action_error).to_contain_text(f"Could not cancel job {finished.id}")
     for route in held:
         route.continue_()
-    page.unroute_all(behavior="ignoreErrors")
+    page.unroute(JOBS_URL)  # the stream stays refused
 
     # Background refreshes do not hide the message: only the user's next action does.
     for _ in range(2):

@@ -10,6 +10,7 @@ from tests.e2e.config import API_URL, DASHBOARD_PORT, TIMEOUT_MS
 from tests.e2e.pages import (
     ME_URL,
     docs_image,
+    expect_live,
     expect_table,
     expect_totals,
     log_in,
@@ -41,6 +42,7 @@ def test_screenshot_of_dashboard_with_data(page: Page, make_user) -> None:
     expect_table(page, user.jobs)
     expect_totals(page, user.jobs)
     expect(rows(page).get_by_test_id("job-progress")).to_have_count(2)
+    expect_live(page)
 
     path = docs_image("dashboard.png")
     page.screenshot(path=path, full_page=True)
@@ -65,6 +67,7 @@ def test_phone_width_shows_status_and_actions_of_every_job(browser: Browser, mak
         log_in(page, user)
         expect_table(page, user.jobs)
         expect_totals(page, user.jobs)
+        expect_live(page)
 
         # Nothing runs off the side of the screen, and every row's status and actions are
         # on it: a Cancel where the status allows one, and none where it does not.

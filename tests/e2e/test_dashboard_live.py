@@ -1,5 +1,6 @@
-"""The open dashboard keeps up with the jobs: changes appear without a reload, every job is
-reachable with Load more, the status filter and the detail panel show what the API holds."""
+"""The open dashboard keeps up with the jobs: changes arrive by the event stream without a reload
+(and by polling when the stream fails), every job is reachable with Load more, the status filter
+and the detail panel show what the API holds."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from playwright.sync_api import Page, Response, expect
 
 from tests.e2e.config import TIMEOUT_MS
 from tests.e2e.pages import (
+    EVENTS_URL,
     JOBS_URL,
     STATS_URL,
     Snap,
+    expect_live,
     expect_table,
     expect_totals,
+    jobs_api_requests,
     log_in,
+    refuse_event_stream,
     row_for,
     rows,
 )
@@ -25,13 +30,20 @@ from tests.e2e.seeding import Api, E2EUser, SeededJob
 
 pytestmark = pytest.mark.e2e
 
-# The dashboard asks every 1.5 s; a change must be on screen within about 2 s of it.
+# By the event stream a change is on screen within a second of its commit.
+STREAM_MS = 1_000
+# Without the stream the dashboard asks every 1.5 s: a change is on screen within about 2 s.
 LIVE_MS = 2_500
+# A refused stream is tried again after 2 s, then 4, 8, 16, ... s: once the refusal is lifted,
+# the next try comes within this.
+RETRY_MS = 40_000
 
 
-def test_a_status_change_shows_in_the_open_dashboard_without_a_reload(
+def test_a_status_change_arrives_by_the_stream_within_a_second_without_a_reload(
     page: Page, make_user, api: Api, snap: Snap
 ) -> None:
+    """An admin moves the job through the API (PATCH /api/admin/jobs/{id}); the worker's own
+    changes are the next test's."""
     user = make_user(
         [
             ("Nightly export", "simple", "pending"),
@@ -40,29 +52,33 @@ def test_a_status_change_shows_in_the_open_dashboard_without_a_reload(
     )
     log_in(page, user)
     expect_table(page, user.jobs)
+    expect_live(page)
     export, thumbnails = user.jobs
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
-    api.set_status(export.id, "running")
-    export.status = "running"
-    row = row_for(page, export.id)
-    expect(row.get_by_test_id("job-status")).to_have_text("running", timeout=LIVE_MS)
-    expect(page.get_by_test_id("stat-running")).to_have_text("1", timeout=LIVE_MS)
-    expect(page.get_by_test_id("stat-pending")).to_have_text("1")
-    # A running row carries a progress bar, with the handler's percentage (none reported: 0%).
-    expect(row.get_by_test_id("job-progress")).to_be_visible()
-    expect(row.get_by_test_id("job-progress-text")).to_have_text("0%")
-    expect(row.get_by_test_id("cancel-job")).to_be_visible()  # running may still be cancelled
-    snap("running")
+    with jobs_api_requests(page) as polled:
+        api.set_status(export.id, "running")
+        export.status = "running"
+        row = row_for(page, export.id)
+        expect(row.get_by_test_id("job-status")).to_have_text("running", timeout=STREAM_MS)
+        expect(page.get_by_test_id("stat-running")).to_have_text("1", timeout=STREAM_MS)
+        expect(page.get_by_test_id("stat-pending")).to_have_text("1")
+        # A running row carries a progress bar, with the event's percentage (none reported: 0%).
+        expect(row.get_by_test_id("job-progress")).to_be_visible()
+        expect(row.get_by_test_id("job-progress-text")).to_have_text("0%")
+        expect(row.get_by_test_id("cancel-job")).to_be_visible()  # running may still be cancelled
+        snap("running")
 
-    api.set_status(export.id, "completed")
-    export.status = "completed"
-    expect(row.get_by_test_id("job-status")).to_have_text("completed", timeout=LIVE_MS)
-    expect(row.get_by_test_id("job-progress")).to_have_count(0)
-    expect(row.get_by_test_id("cancel-job")).to_have_count(0)  # nothing left to cancel
-    expect_totals(page, user.jobs)
-    expect(row_for(page, thumbnails.id).get_by_test_id("job-status")).to_have_text("pending")
+        api.set_status(export.id, "completed")
+        export.status = "completed"
+        expect(row.get_by_test_id("job-status")).to_have_text("completed", timeout=STREAM_MS)
+        expect(row.get_by_test_id("job-progress")).to_have_count(0)
+        expect(row.get_by_test_id("cancel-job")).to_have_count(0)  # nothing left to cancel
+        expect_totals(page, user.jobs)
+        expect(row_for(page, thumbnails.id).get_by_test_id("job-status")).to_have_text("pending")
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    # Rows, totals and progress all came by the stream: not one list, totals or detail request.
+    assert polled == [], f"the page polled while the stream was up: {polled}"
 
 
 def wait_for_status(api: Api, user: E2EUser, job_id: int, status: str) -> None:
@@ -84,21 +100,24 @@ def test_a_job_the_worker_runs_shows_its_progress_and_outcome_live(
     user = make_user()
     log_in(page, user)
     expect(page.get_by_test_id("jobs-empty")).to_be_visible()
+    expect_live(page)
 
-    job_id = int(api.submit(user.token, "Real work", "simple", {"seconds": 4})["job_id"])
-    row = row_for(page, job_id)
+    with jobs_api_requests(page) as polled:
+        job_id = int(api.submit(user.token, "Real work", "simple", {"seconds": 4})["job_id"])
+        row = row_for(page, job_id)
 
-    wait_for_status(api, user, job_id, "running")
-    expect(row.get_by_test_id("job-status")).to_have_text("running", timeout=LIVE_MS)
-    # The handler reports progress each second; the bar follows it.
-    expect(row.get_by_test_id("job-progress-text")).to_have_text(
-        re.compile(r"^[1-9]\d?% · slept \d of 4 s$"), timeout=4_000
-    )
-    snap("progress")
+        wait_for_status(api, user, job_id, "running")
+        expect(row.get_by_test_id("job-status")).to_have_text("running", timeout=STREAM_MS)
+        # The handler reports progress each second; the bar follows it.
+        expect(row.get_by_test_id("job-progress-text")).to_have_text(
+            re.compile(r"^[1-9]\d?% · slept \d of 4 s$"), timeout=4_000
+        )
+        snap("progress")
 
-    wait_for_status(api, user, job_id, "completed")
-    expect(row.get_by_test_id("job-status")).to_have_text("completed", timeout=LIVE_MS)
-    expect(page.get_by_test_id("stat-completed")).to_have_text("1")
+        wait_for_status(api, user, job_id, "completed")
+        expect(row.get_by_test_id("job-status")).to_have_text("completed", timeout=STREAM_MS)
+        expect(page.get_by_test_id("stat-completed")).to_have_text("1")
+    assert polled == [], f"the page polled while the stream was up: {polled}"
     row.get_by_test_id("job-details").click()
     panel = page.get_by_test_id("job-detail")
     expect(panel.get_by_test_id("detail-result")).to_contain_text('"slept": 4')
@@ -106,12 +125,18 @@ def test_a_job_the_worker_runs_shows_its_progress_and_outcome_live(
     expect(panel.get_by_test_id("detail-error")).to_have_text("none")
 
 
-def test_unchanged_jobs_are_asked_for_with_their_etag_and_a_304_changes_nothing(
-    page: Page, make_user
+@pytest.mark.parametrize("failure", ["500", "abort"])
+def test_without_the_stream_the_dashboard_polls_with_etags_and_goes_live_when_it_is_back(
+    page: Page, make_user, api: Api, failure: str
 ) -> None:
-    user = make_user([("Quiet job", "simple", "pending")])
+    refuse_event_stream(page, failure)
+    user = make_user([("Quiet job", "simple", "pending"), ("Moving job", "simple", "pending")])
     log_in(page, user)
     expect_table(page, user.jobs)
+    quiet, moving = user.jobs
+    expect(page.get_by_test_id("feed-mode")).to_have_text("Polling")
+    with page.expect_request(EVENTS_URL, timeout=RETRY_MS):
+        pass  # the refused stream is tried again
 
     def conditional(response: Response) -> bool:
         return response.url in (JOBS_URL, STATS_URL) and response.status == 304
@@ -124,6 +149,26 @@ def test_unchanged_jobs_are_asked_for_with_their_etag_and_a_304_changes_nothing(
         pass
     expect_table(page, user.jobs)
     expect_totals(page, user.jobs)
+
+    # A change shows by polling, its progress from the job's detail.
+    api.set_status(moving.id, "running")
+    moving.status = "running"
+    row = row_for(page, moving.id)
+    expect(row.get_by_test_id("job-status")).to_have_text("running", timeout=LIVE_MS)
+    expect(row.get_by_test_id("job-progress-text")).to_have_text("0%")
+    expect_totals(page, user.jobs)
+    expect(page.get_by_test_id("feed-mode")).to_have_text("Polling")
+
+    # Once the stream answers again the dashboard goes live and stops polling.
+    page.unroute(EVENTS_URL)
+    expect(page.get_by_test_id("feed-mode")).to_have_text("Live", timeout=RETRY_MS)
+    with jobs_api_requests(page) as polled:
+        api.set_status(moving.id, "completed")
+        moving.status = "completed"
+        expect(row.get_by_test_id("job-status")).to_have_text("completed", timeout=STREAM_MS)
+        expect_totals(page, user.jobs)
+    assert polled == [], f"the page polled while the stream was up: {polled}"
+    expect(row_for(page, quiet.id).get_by_test_id("job-status")).to_have_text("pending")
 
 
 def seed_many(api: Api, user: E2EUser, count: int) -> None:
