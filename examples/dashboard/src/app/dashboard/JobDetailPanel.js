@@ -54,7 +54,14 @@ export default function JobDetailPanel({ row, progress, tick, onClose, onUnautho
       current = false;
     };
     // Each refresh (tick) or progress event while running; otherwise only when the row changes.
-  }, [row.id, row.status, row.updated_at, running ? progress : 0, running ? tick : 0, onUnauthorized]);
+  }, [
+    row.id,
+    row.status,
+    row.updated_at,
+    running ? progress : 0,
+    running ? tick : 0,
+    onUnauthorized,
+  ]);
 
   const shown = job && job.id === row.id ? job : null;
 
