@@ -36,7 +36,9 @@ class Stream:
     async def run(self, port: int) -> None:
         try:
             await self._run(port)
-        except (OSError, h11.ProtocolError, ValueError) as exc:
+        # A broken connection, bad framing or a `job` event that is not the job's JSON: the
+        # stream is lost, and why is counted.
+        except (OSError, h11.ProtocolError, ValueError, KeyError, TypeError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             self.closed = True
