@@ -13,6 +13,7 @@ from app.core.db import Database
 from app.core.metrics import PoolCollector
 from app.jobs.embedded import EmbeddedWorker
 from app.jobs.engine import WorkQueue
+from app.jobs.events import EventHub
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class AppContext:
     work_queue: WorkQueue
     # On SQLite, the worker inside this process (started and stopped by the lifespan).
     embedded_worker: EmbeddedWorker | None
+    # The open job event streams, woken by changes (app/jobs/events.py).
+    event_hub: EventHub
 
 
 def get_context(request: Request) -> AppContext:

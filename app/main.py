@@ -29,9 +29,11 @@ from app.core.logs import configure_logging
 from app.core.metrics import app_registry, metrics_router
 from app.core.security import configure_password_hashing
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.core.shutdown import on_stop_signal
 from app.docs import install_docs
 from app.jobs.embedded import EmbeddedWorker
 from app.jobs.engine import EmbeddedWorkQueue, create_work_queue
+from app.jobs.events import EventHub
 from app.jobs.metrics import JOBS_SUBMITTED
 from app.jobs.router import admin_router as admin_jobs_router
 from app.jobs.router import router as jobs_router
@@ -47,12 +49,18 @@ def create_context(settings: Settings) -> AppContext:
     database = create_database(settings)
     # Revalidations answered from memory while the database's change notifications arrive.
     revalidation_cache = RevalidationCache(settings.revalidation_cache_users)
-    database.after_session.append(revalidation_cache.forget_changed_users)
+    # Job event streams, woken by what this process commits and by the others' notices.
+    event_hub = EventHub(settings.event_streams_per_user)
+    # In this order: a woken stream checks its token against the cache.
+    database.after_session += [
+        revalidation_cache.forget_changed_users,
+        event_hub.wake_changed_users,
+    ]
     metrics, pool_collector = app_registry(database.engine, JOBS_SUBMITTED, FAILED_LOGINS)
     # Where submits queue their work; on SQLite this process also runs it.
     work_queue = create_work_queue(settings)
     embedded_worker = (
-        EmbeddedWorker(database.engine, settings, work_queue)
+        EmbeddedWorker(database.engine, settings, work_queue, database.after_session)
         if isinstance(work_queue, EmbeddedWorkQueue) and embedded_worker_allowed(settings)
         else None
     )
@@ -61,11 +69,14 @@ def create_context(settings: Settings) -> AppContext:
         database=database,
         login_throttle=create_login_throttle(settings),
         revalidation_cache=revalidation_cache,
-        change_listener=create_change_listener(database.engine, settings, revalidation_cache),
+        change_listener=create_change_listener(
+            database.engine, settings, [revalidation_cache, event_hub]
+        ),
         metrics=metrics,
         pool_collector=pool_collector,
         work_queue=work_queue,
         embedded_worker=embedded_worker,
+        event_hub=event_hub,
     )
 
 
@@ -114,7 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             context.change_listener.start()
         if context.embedded_worker is not None:
             await context.embedded_worker.start()
+        # The server waits for open responses before it stops: event streams end when told.
+        restore_signal_handlers = on_stop_signal(context.event_hub.close)
         yield
+        restore_signal_handlers()
         await close_context(context)
 
     app = FastAPI(
@@ -153,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def close_context(context: AppContext) -> None:
     """What the lifespan's shutdown closes (tests without a lifespan call it themselves)."""
+    context.event_hub.close()
     if context.embedded_worker is not None:
         await context.embedded_worker.stop()
     if context.change_listener is not None:

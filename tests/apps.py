@@ -2,11 +2,13 @@
 optionally on one connection (the test's rolled-back transaction) and with its lifespan, gives
 an HTTP client over ASGI, and closes everything at the end, whatever happened."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.context import AppContext
 from app.core.config import Settings
 from app.main import close_context, create_app
+from tests.ops.servers import free_port
 
 BASE_URL = "https://testserver"
 
@@ -25,6 +28,7 @@ class OpenApp:
     settings: Settings
     stack: AsyncExitStack
     raise_app_exceptions: bool = True
+    server_url: str | None = None
 
     async def client_at(self, address: str) -> AsyncClient:
         """Another client of the same app, calling from `address` (as callers behind different
@@ -35,6 +39,41 @@ class OpenApp:
         return await self.stack.enter_async_context(
             AsyncClient(transport=transport, base_url=BASE_URL)
         )
+
+    async def client_over_tcp(self) -> AsyncClient:
+        """A client of the same app through a real HTTP server (uvicorn on a loopback port, in
+        this event loop), for answers that stream: the ASGI transport hands over a response
+        only once it has ended. The server stops with the app."""
+        if self.server_url is None:
+            self.server_url = await self._serve()
+        return await self.stack.enter_async_context(AsyncClient(base_url=self.server_url))
+
+    async def _serve(self) -> str:
+        port = free_port()
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",  # open_app's, if any
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+
+        async def stop() -> None:
+            self.context.event_hub.close()  # open event streams end rather than hold the stop
+            server.should_exit = True
+            await serving
+
+        self.stack.push_async_callback(stop)
+        while not server.started:
+            if serving.done():
+                serving.result()  # its error, if it failed to start
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        return f"http://127.0.0.1:{port}"
 
     @property
     def context(self) -> AppContext:

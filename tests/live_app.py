@@ -51,16 +51,20 @@ class LiveApp:
 
 @asynccontextmanager
 async def live_app(
-    database_url: str, engine: AsyncEngine, **overrides: Any
+    database_url: str, engine: AsyncEngine, *, lifespan: bool = False, **overrides: Any
 ) -> AsyncIterator[LiveApp]:
+    """`lifespan`: run start-up and shutdown too (the change listener; on SQLite, the
+    embedded worker)."""
     settings = make_settings(
         database_url,
-        database_pool_size=20,
-        database_max_overflow=10,
-        database_timeout_seconds=10,
-        **overrides,
+        **{
+            "database_pool_size": 20,
+            "database_max_overflow": 10,
+            "database_timeout_seconds": 10,
+            **overrides,
+        },
     )
-    async with open_app(settings, raise_app_exceptions=False) as opened:
+    async with open_app(settings, lifespan=lifespan, raise_app_exceptions=False) as opened:
         live = LiveApp(opened=opened, engine=engine)
         try:
             yield live

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import Caller
 from app.auth.cookies import ACCESS_TOKEN_COOKIE
 from app.auth.service import AuthService
 from app.auth.throttle import LoginThrottle
-from app.context import get_context
+from app.context import AppContext, get_context
 from app.core.credentials import presented_token
 from app.core.db import READ_ONLY_METHODS, SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
@@ -32,13 +33,16 @@ bearer_scheme = OAuth2PasswordBearer(
 )
 
 
-async def get_auth_service(session: SessionDep, request: Request) -> AuthService:
-    # The context read directly, not as a dependency: every request resolves this one, and
-    # each dependency costs its resolution (docs/benchmarks.md).
-    context = get_context(request)
+def auth_service(context: AppContext, session: AsyncSession) -> AuthService:
     return AuthService(
         session, context.settings, context.login_throttle, context.revalidation_cache
     )
+
+
+async def get_auth_service(session: SessionDep, request: Request) -> AuthService:
+    # The context read directly, not as a dependency: every request resolves this one, and
+    # each dependency costs its resolution (docs/benchmarks.md).
+    return auth_service(get_context(request), session)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

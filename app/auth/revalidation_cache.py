@@ -9,7 +9,8 @@ depend on changes:
 
 - in another process (another worker, the CLI, psql): triggers on `users`, `revoked_tokens`
   and `jobs` send `NOTIFY jobs_feed, '<user_id>'` on commit (migrations 4ad51c240924 and
-  b7d2e5a1c308), and ChangeListener LISTENs on a connection of its own;
+  b7d2e5a1c308), and ChangeListener LISTENs on a connection of its own and tells its
+  subscribers (this cache, and the events streams' hub, app/jobs/events.py);
 - in this process: the request's session notes each user it changed (app/users/changes.py),
   and `forget_changed_users` runs when the session ends, after the commit and before the
   response goes out, so a client never has its own write judged by stale memory.
@@ -26,9 +27,9 @@ nothing is remembered and every request asks the database.
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -37,7 +38,7 @@ from app.auth.caller import Caller
 from app.core.config import Settings
 from app.core.db import asyncpg_connect_kwargs
 from app.core.security import TokenClaims
-from app.users.changes import pop_changed_users
+from app.users.changes import changed_users
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,19 @@ _PROBE_SQL = """
               AND tgrelid IN ('users'::regclass, 'revoked_tokens'::regclass,
                               'jobs'::regclass)) AS enabled
 """
+
+
+class ChangeSubscriber(Protocol):
+    """What ChangeListener keeps in step: told which users changed, and whether notifications
+    arrive at all (while they may be missed, nothing may be taken on trust)."""
+
+    def users_changed(self, user_ids: Iterable[int]) -> None: ...
+
+    def all_users_changed(self) -> None: ...
+
+    def go_live(self) -> None: ...
+
+    def go_dark(self) -> None: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -164,12 +178,19 @@ class RevalidationCache:
 
     def forget_changed_users(self, session: AsyncSession) -> None:
         """When a request's session ends: the users it changed (app/users/changes.py)."""
-        if changed := pop_changed_users(session):
+        if changed := changed_users(session):
             self.forget(changed)
 
     def forget_all(self) -> None:
         self._generation += 1
         self._known.clear()
+
+    # As a ChangeSubscriber: a change notice makes the user's entry go.
+    def users_changed(self, user_ids: Iterable[int]) -> None:
+        self.forget(user_ids)
+
+    def all_users_changed(self) -> None:
+        self.forget_all()
 
     def go_live(self) -> None:
         """Notifications now arrive: from here on, answers may be remembered."""
@@ -183,27 +204,29 @@ class RevalidationCache:
 
 
 class ChangeListener:
-    """LISTENs on `jobs_feed` on a connection of its own and keeps RevalidationCache in step.
+    """LISTENs on `jobs_feed` on a connection of its own and keeps its subscribers in step
+    (RevalidationCache, the events streams' hub).
 
     Every `check_every` seconds a second connection commits a notification on a channel of this
     process's own and counts the enabled triggers that send `jobs_feed`; the listener must
     receive it within `timeout`. That proves what a plain ping would not: that another
     session's commit reaches this one (not so through a transaction-mode pooler, where LISTEN
     is not kept) and that the triggers are there (not so before `alembic upgrade head`, or with
-    them disabled). RevalidationCache is live only while the last check passed; otherwise it is
+    them disabled). Subscribers are live only while the last check passed; otherwise they are
     dark, and the listener reconnects every `retry_after` seconds.
     """
 
     def __init__(
         self,
-        cache: RevalidationCache,
+        subscribers: Sequence[ChangeSubscriber],
         connect: Callable[[str], Any],
         *,
         timeout: float,
         check_every: float = 1.0,
         retry_after: float = 1.0,
     ) -> None:
-        self._cache = cache
+        self._subscribers = tuple(subscribers)
+        self._live = False
         self._connect = connect
         self._timeout = timeout
         self._check_every = check_every
@@ -223,7 +246,7 @@ class ChangeListener:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self._cache.go_dark()
+        self._go_dark()
 
     async def _run(self) -> None:
         while True:
@@ -238,7 +261,7 @@ class ChangeListener:
                 # Remembering nothing is always safe; keep trying, loudly.
                 logger.exception("The user change listener failed; retrying")
             finally:
-                self._cache.go_dark()
+                self._go_dark()
                 for connection in connections:
                     connection.terminate()
             await asyncio.sleep(self._retry_after)
@@ -246,17 +269,17 @@ class ChangeListener:
     async def _listen(self, listener: asyncpg.Connection, prober: asyncpg.Connection) -> None:
         for connection in (listener, prober):
             # Dark at once when either closes: a notification may already be lost.
-            connection.add_termination_listener(lambda _connection: self._cache.go_dark())
+            connection.add_termination_listener(lambda _connection: self._go_dark())
         await listener.add_listener(CHANNEL, self._on_notification)
         await listener.add_listener(self._probe_channel, self._on_probe)
         while not listener.is_closed():
             if await self._check(prober):
-                if not self._cache.live:
-                    self._cache.go_live()
+                if not self._live:
+                    self._go_live()
                     self._warned = False
                     logger.info("Listening for user changes")
             else:
-                self._cache.go_dark()
+                self._go_dark()
                 self._warn(
                     "The jobs_feed triggers are missing or disabled (alembic upgrade head?): "
                     "every request reads the database"
@@ -294,24 +317,34 @@ class ChangeListener:
             logger.warning(message, *args)
         self._warned = True
 
+    def _go_live(self) -> None:
+        self._live = True
+        for subscriber in self._subscribers:
+            subscriber.go_live()
+
+    def _go_dark(self) -> None:
+        self._live = False
+        for subscriber in self._subscribers:
+            subscriber.go_dark()
+
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        # The cache first: a woken stream checks its token against it.
         if payload.isdigit():
-            self._cache.forget((int(payload),))
+            user_ids = (int(payload),)
+            for subscriber in self._subscribers:
+                subscriber.users_changed(user_ids)
         else:  # "*": any user may have changed (TRUNCATE users)
-            self._cache.forget_all()
+            for subscriber in self._subscribers:
+                subscriber.all_users_changed()
 
 
 def create_change_listener(
-    bind: AsyncEngine, settings: Settings, cache: RevalidationCache
+    bind: AsyncEngine, settings: Settings, subscribers: Sequence[ChangeSubscriber]
 ) -> ChangeListener | None:
-    """The listener for the app's PostgreSQL database; None where none can run: on SQLite,
-    behind PgBouncer in transaction mode (LISTEN needs a session of its own), or with
-    REVALIDATION_CACHE_USERS=0."""
-    if (
-        bind.dialect.name != "postgresql"
-        or settings.database_pgbouncer
-        or settings.revalidation_cache_users == 0
-    ):
+    """The listener for the app's PostgreSQL database; None where none can run: on SQLite, or
+    behind PgBouncer in transaction mode (LISTEN needs a session of its own). It runs with
+    REVALIDATION_CACHE_USERS=0 too (the cache then remembers nothing): event streams need it."""
+    if bind.dialect.name != "postgresql" or settings.database_pgbouncer:
         return None
     connect_kwargs = asyncpg_connect_kwargs(bind, settings)
     server_settings = connect_kwargs.pop("server_settings", {})
@@ -322,7 +355,7 @@ def create_change_listener(
         )
 
     return ChangeListener(
-        cache,
+        subscribers,
         connect,
         timeout=settings.database_timeout_seconds,
     )

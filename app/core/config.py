@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Users whose tokens each process checks from memory on reads, kept in step by
     # LISTEN/NOTIFY (app/auth/revalidation_cache.py); 0 asks the database on every poll.
     revalidation_cache_users: int = Field(default=10_000, ge=0)
+    # Open `GET /api/users/jobs/events` streams one user may have in each process; past it,
+    # 429 (app/jobs/events.py).
+    event_streams_per_user: int = Field(default=10, ge=1)
 
     log_format: Literal["json", "console"] | None = None  # json in production, else console
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

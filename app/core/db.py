@@ -5,7 +5,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -217,6 +217,17 @@ class Database:
     gate: FairGate | None = None
     after_session: list[SessionHook] = field(default_factory=list)
 
+    def admitted(self) -> AbstractAsyncContextManager[None]:
+        """A turn at the pool (FairGate), where there is a gate."""
+        return self.gate.admit() if self.gate else nullcontext()
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads, outside any request (an events stream's), admitted to
+        the pool as a request's; its connection goes back when the block ends."""
+        async with self.admitted(), self.read_sessionmaker() as session:
+            yield session
+
     def install_sessionmakers(self, bind: AsyncEngine | AsyncConnection, **options: Any) -> None:
         """Sessions on `bind`: the engine, or one connection (the tests' rolled-back
         transaction), which then serves every request."""
@@ -251,8 +262,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database = get_database(request)
     read_only = request.method in READ_ONLY_METHODS
     sessionmaker = database.read_sessionmaker if read_only else database.sessionmaker
-    gate = database.gate
-    async with gate.admit() if gate else nullcontext(), sessionmaker() as session:
+    async with database.admitted(), sessionmaker() as session:
         try:
             yield session
             # Reads commit nothing (they write nothing, and on PostgreSQL run in autocommit);

@@ -4,12 +4,13 @@ on procrastinate's in-memory queue. One process only; see docs/jobs.md for its l
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
-from app.core.db import create_sessionmaker
+from app.core.db import SessionHook, create_sessionmaker
 from app.jobs.engine import EmbeddedWorkQueue, create_engine_app, work_args
 from app.jobs.repository import JobRepository
 from app.jobs.runner import WorkerRuntime
@@ -18,10 +19,19 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddedWorker:
-    def __init__(self, engine: AsyncEngine, settings: Settings, queue: EmbeddedWorkQueue) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        queue: EmbeddedWorkQueue,
+        after_session: Sequence[SessionHook] = (),
+    ) -> None:
         self.settings = settings
         self.queue = queue
         self.sessionmaker = create_sessionmaker(engine)
+        # This process's hooks (Database.after_session): no notification tells it of the
+        # worker's commits on SQLite.
+        self.after_session = after_session
         self.app: procrastinate.App = create_engine_app(settings)
         self._task: asyncio.Task[None] | None = None
 
@@ -42,7 +52,11 @@ class EmbeddedWorker:
                 install_signal_handlers=False,
                 shutdown_graceful_timeout=self.settings.worker_shutdown_grace_seconds,
                 additional_context={
-                    "runtime": WorkerRuntime(sessionmaker=self.sessionmaker, queue=self.queue)
+                    "runtime": WorkerRuntime(
+                        sessionmaker=self.sessionmaker,
+                        queue=self.queue,
+                        after_session=self.after_session,
+                    )
                 },
                 # The in-memory queue notifies in process: no polling needed but as a backstop.
                 fetch_job_polling_interval=1.0,

@@ -14,12 +14,14 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
-from sqlalchemy.types import String
+from sqlalchemy.types import String, Text
 
 from app.core.repository import Repository
-from app.jobs.schemas import JobRead
+from app.jobs.marks import Counter, Mark, Snapshot
+from app.jobs.schemas import JobChange, JobRead
 from app.models import Job, JobStatus
 from app.users.changes import note_user_changed
 
@@ -33,6 +35,10 @@ LISTED_COLUMNS = (
     Job.updated_at,
     Job.user_id,
 )
+
+
+# What the events stream sends of a job: the list's columns and the progress.
+CHANGE_COLUMNS = (*LISTED_COLUMNS, Job.progress, Job.progress_message)
 
 
 def _owned_by(user_id: int, statuses: Collection[JobStatus]) -> list[ColumnElement[bool]]:
@@ -99,6 +105,37 @@ _COUNT_BY_STATUS = (
 )
 
 
+# The user's jobs changed since a snapshot, and the snapshot this very statement reads with: in
+# autocommit (or read committed) every statement takes a snapshot of its own, and
+# pg_current_snapshot() returns it. No commit can fall between the two.
+_CHANGED_SINCE_SNAPSHOT = text(
+    """
+    WITH reading AS (SELECT pg_current_snapshot()::text AS mark)
+    SELECT reading.mark, changed.*
+    FROM reading LEFT JOIN LATERAL (
+        SELECT job_id, status, created_at, job_name, job_type, updated_at, user_id,
+               progress, progress_message
+        FROM jobs
+        WHERE user_id = :user_id
+          AND changed_in >= pg_snapshot_xmin(CAST(:since AS text)::pg_snapshot)::text::bigint
+          AND NOT pg_visible_in_snapshot(
+              changed_in::text::xid8, CAST(:since AS text)::pg_snapshot
+          )
+        ORDER BY changed_in
+        LIMIT :limit
+    ) AS changed ON true
+    """
+).columns(literal_column("mark", Text), *CHANGE_COLUMNS)
+_CURRENT_SNAPSHOT = text("SELECT pg_current_snapshot()::text")
+_CURRENT_COUNTER = text("SELECT last FROM job_change_counter")
+
+
+class Changes(NamedTuple):
+    jobs: list[JobChange]  # oldest change first
+    mark: Mark  # the present: where the next read starts
+    more: bool  # more than the limit changed; `jobs` holds only some
+
+
 class JsonJob(NamedTuple):
     created_at: datetime
     job_id: int
@@ -150,6 +187,40 @@ class JobRepository(Repository[Job]):
         connection = await self.session.connection()
         rows = await connection.execute(_COUNT_BY_STATUS, {"user_id": user_id})
         return {status: count for status, count in rows}
+
+    @property
+    def mark_type(self) -> type[Snapshot] | type[Counter]:
+        """The kind of mark this database's changes are read since."""
+        return Snapshot if self.session.get_bind().dialect.name == "postgresql" else Counter
+
+    async def changes_since(self, user_id: int, since: Mark | None, limit: int) -> Changes:
+        """The user's jobs changed since `since` (at most `limit`), and the mark of the present;
+        with no mark, only the present. On SQLite both are read in the session's transaction,
+        which must be open for nothing else."""
+        connection = await self.session.connection()
+        if since is None:
+            if self.mark_type is Snapshot:
+                present: Mark = Snapshot.from_text(await connection.scalar(_CURRENT_SNAPSHOT))
+            else:
+                present = Counter(await connection.scalar(_CURRENT_COUNTER))
+            return Changes([], present, more=False)
+        mark: Mark
+        if isinstance(since, Snapshot):
+            params = {"user_id": user_id, "since": since.text(), "limit": limit + 1}
+            rows = (await connection.execute(_CHANGED_SINCE_SNAPSHOT, params)).all()
+            mark = Snapshot.from_text(rows[0].mark)
+            changed = [row for row in rows if row.job_id is not None]
+        else:
+            mark = Counter(await connection.scalar(_CURRENT_COUNTER))
+            query = (
+                select(*CHANGE_COLUMNS)
+                .where(Job.user_id == user_id, Job.changed_in > since.last)
+                .order_by(Job.changed_in)
+                .limit(limit + 1)
+            )
+            changed = list((await connection.execute(query)).all())
+        jobs = [JobChange.model_validate(row._mapping) for row in changed[:limit]]
+        return Changes(jobs, mark, more=len(changed) > limit)
 
     async def get_for_user(self, job_id: int, user_id: int) -> Job | None:
         query = select(Job).where(Job.job_id == job_id, Job.user_id == user_id)

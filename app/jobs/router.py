@@ -1,13 +1,17 @@
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import AdminCaller, CurrentCaller
-from app.context import get_context
+from app.auth.dependencies import AdminCaller, CurrentCaller, auth_service, request_token
+from app.context import AppContext, get_context
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.http_cache import conditional_response
 from app.core.json_values import StrictJSONRoute
+from app.jobs.events import JobEventStream
 from app.jobs.schemas import (
     AdminJobListParams,
     AdminJobListResponse,
@@ -29,14 +33,39 @@ admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"], route_class=S
 types_router = APIRouter(prefix="/api/job-types", tags=["jobs"], route_class=StrictJSONRoute)
 
 
-async def get_job_service(session: SessionDep, request: Request) -> JobService:
-    # The context read directly, not as a dependency: each dependency costs its resolution
-    # on every poll (docs/benchmarks.md).
-    context = get_context(request)
+def job_service(context: AppContext, session: AsyncSession) -> JobService:
     return JobService(session, context.work_queue, context.revalidation_cache)
 
 
+async def get_job_service(session: SessionDep, request: Request) -> JobService:
+    # The context read directly, not as a dependency: each dependency costs its resolution
+    # on every poll (docs/benchmarks.md).
+    return job_service(get_context(request), session)
+
+
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+
+
+async def open_event_stream(user: CurrentCaller, request: Request) -> AsyncIterator[JobEventStream]:
+    """A stream of the caller's job events, counted against their streams (429 past the cap)
+    until the response ends. It holds no session of the request's: those are released before
+    the response starts (scope="function"), and the stream opens one per read."""
+    context = get_context(request)
+    token = request_token(request)
+    assert token is not None  # `user` was found by it
+    with context.event_hub.subscribe(user.user_id) as subscription:
+        yield JobEventStream(
+            subscription,
+            context.event_hub,
+            context.database,
+            token=token,
+            settings=context.settings,
+            auth=lambda session: auth_service(context, session),
+            jobs=lambda session: job_service(context, session),
+        )
+
+
+JobEventStreamDep = Annotated[JobEventStream, Depends(open_event_stream)]
 JobIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id")]
 
 
@@ -48,6 +77,13 @@ StatusFilter = Annotated[
 PageSize = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        description="The `id` of the last event received (browsers send it when they "
+        "reconnect): the jobs changed since are sent first, or a `resync` event"
+    ),
 ]
 IfNoneMatch = Annotated[
     str | None,
@@ -101,6 +137,28 @@ async def my_job_stats(
     """How many of the current user's jobs are in each status."""
     answer = await jobs.stats_if_changed(user, if_none_match)
     return conditional_response(answer.etag, answer.body)
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "`text/event-stream` until the token expires or is revoked, or the "
+            "server stops. Events: `stats` (the totals, as in /stats), then `job` (a job as "
+            "the list shows it, with `progress` and `progress_message`) for each job created "
+            "or changed, each batch closed by `stats`; `resync` (reload everything) when the "
+            "missed changes cannot be replayed. A `: ping` comment after 15 s of silence."
+        },
+        **error_responses(401, 429),
+    },
+)
+async def my_job_events(
+    stream: JobEventStreamDep, last_event_id: LastEventId = None
+) -> AsyncIterator[ServerSentEvent]:
+    """The current user's job changes, pushed as they commit (Server-Sent Events)."""
+    async for event in stream.events(last_event_id):
+        yield ServerSentEvent(event=event.name, raw_data=event.data, id=event.id)
 
 
 @router.get("/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 422))

@@ -1,15 +1,15 @@
 """How a worker runs one job: claim the attempt, run the type's handler, record the outcome.
 
 Every status change goes through JobService (its one state machine), each in its own short
-transaction, so the API, the worker and an admin obey one lifecycle and each change bumps
-the owner's jobs_version. The engine (procrastinate) owns delivery: retries, aborts, the
-recovery of work held by a worker that died.
+transaction, so the API, the worker and an admin obey one lifecycle. The engine
+(procrastinate) owns delivery: retries, aborts, the recovery of work held by a worker that
+died.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
+from app.core.db import SessionHook
 from app.jobs.engine import QUEUE, WorkQueue, task_name
 from app.jobs.metrics import JOB_RUNS, QUEUE_DEPTH, RECOVERED
 from app.jobs.queue_repository import QueueRepository
@@ -42,11 +43,19 @@ class WorkerRuntime:
 
     sessionmaker: async_sessionmaker[AsyncSession]
     queue: WorkQueue
+    # Run when each step's session ends, after its commit, as for a request's
+    # (Database.after_session): the embedded worker wakes its process's event streams.
+    after_session: Sequence[SessionHook] = ()
 
     async def call(self, step: Callable[[JobService], Awaitable[T]]) -> T:
         """One step of a run in its own transaction."""
-        async with self.sessionmaker() as session, session.begin():
-            return await step(JobService(session, self.queue))
+        async with self.sessionmaker() as session:
+            try:
+                async with session.begin():
+                    return await step(JobService(session, self.queue))
+            finally:
+                for hook in self.after_session:
+                    hook(session)
 
 
 class GaveUp(Exception):

@@ -74,6 +74,13 @@ class JobRead(BaseModel):
     user_id: int
 
 
+class JobChange(JobRead):
+    """A job as the events stream sends it: as the list shows it, and how far it got."""
+
+    progress: int = Field(description="0-100, as the handler last reported")
+    progress_message: str | None
+
+
 class JobDetail(JobRead):
     parameters: dict[str, Any] | None
     attempts: int = Field(description="Runs started so far, retries included")

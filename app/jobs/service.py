@@ -1,22 +1,21 @@
 """The rules for jobs: ownership, the status lifecycle, pagination."""
 
-import base64
-import binascii
 import hashlib
-import json
 import math
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import Caller
 from app.auth.revalidation_cache import RevalidationCache
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.http_cache import etag_matches
+from app.jobs.cursors import decode_cursor, encode_cursor
 from app.jobs.engine import WorkQueue
+from app.jobs.marks import Mark, event_id, is_from_the_future, parse_event_id
 from app.jobs.metrics import count_submitted_job
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobStats, JobStatsResponse, list_response_json
@@ -33,6 +32,9 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 # An error or progress message is cut to this length.
 MAX_ERROR_LENGTH = 2000
+# Changed jobs one read of an events stream sends at most; past that the client is told to
+# reload instead (a resync), as a page of the list holds as many.
+MAX_CHANGES_PER_BATCH = 100
 
 
 class JobNotFound(NotFound):
@@ -42,10 +44,6 @@ class JobNotFound(NotFound):
 class InvalidTransition(Conflict):
     def __init__(self, current: JobStatus, requested: JobStatus) -> None:
         super().__init__(f"Cannot change a {current.value} job to {requested.value}")
-
-
-class InvalidCursor(InvalidInput):
-    detail = "Invalid cursor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,27 +84,23 @@ class Conditional:
     body: bytes | None
 
 
-def encode_cursor(created_at: datetime, job_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), job_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One event of a user's stream (app/jobs/events.py): `job` (a job as JobChange shows it),
+    `stats` (the totals, as JobStats) or `resync` (reload everything); `data` is JSON; `id`
+    the mark a reconnection replays from."""
+
+    name: Literal["job", "stats", "resync"]
+    data: str
+    id: str
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at_text, job_id = json.loads(raw)
-        created_at = datetime.fromisoformat(created_at_text)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise InvalidCursor from exc
-    if created_at.tzinfo is None or not isinstance(job_id, int) or isinstance(job_id, bool):
-        raise InvalidCursor
-    try:
-        created_at = created_at.astimezone(UTC)
-    except OverflowError as exc:  # e.g. year 1 east of Greenwich
-        raise InvalidCursor from exc
-    if not 0 < job_id < 2**63:
-        raise InvalidCursor
-    return created_at, job_id
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """What one read of a stream sends, and where the next read starts."""
+
+    events: list[JobEvent]
+    mark: Mark
 
 
 def totals_by_status(counts: Mapping[JobStatus, int] | Mapping[str, int]) -> dict[str, int]:
@@ -284,6 +278,46 @@ class JobService:
         return await self.jobs.update_if(
             job_id, expected=current, values={"status": new_status, **values}
         )
+
+    # --- the events stream (app/jobs/events.py): what each read of it sends ------------------
+
+    async def opening_events(self, user: Caller, last_event_id: str | None) -> EventBatch:
+        """A stream's first events: the totals; after a reconnection (`last_event_id`), the
+        jobs changed since first. An id that is not one of ours for this database is answered
+        with a resync."""
+        if not last_event_id:
+            current = await self.jobs.changes_since(user.user_id, None, MAX_CHANGES_PER_BATCH)
+            return EventBatch([await self._stats_event(user, current.mark)], current.mark)
+        since = parse_event_id(last_event_id, self.jobs.mark_type)
+        if since is None:
+            return await self._resync(user, None)
+        return await self.events_since(user, since, opening=True)
+
+    async def events_since(self, user: Caller, since: Mark, *, opening: bool = False) -> EventBatch:
+        """The user's jobs changed since `since`, each as a `job` event carrying `since` as its
+        id, then the totals carrying the new mark: a client cut off mid-batch replays all of
+        it, and a job sent twice is only its current state again. Nothing when nothing
+        changed; a resync when too much did or `since` lies past the present."""
+        changes = await self.jobs.changes_since(user.user_id, since, MAX_CHANGES_PER_BATCH)
+        if changes.more or is_from_the_future(since, changes.mark):
+            return await self._resync(user, changes.mark)
+        if not changes.jobs and not opening:
+            return EventBatch([], changes.mark)
+        replayed_from = event_id(since)
+        events = [JobEvent("job", job.model_dump_json(), replayed_from) for job in changes.jobs]
+        # Read after the mark: the totals are never older than what the events said.
+        events.append(await self._stats_event(user, changes.mark))
+        return EventBatch(events, changes.mark)
+
+    async def _resync(self, user: Caller, current: Mark | None) -> EventBatch:
+        if current is None:
+            current = (await self.jobs.changes_since(user.user_id, None, 0)).mark
+        resync = JobEvent("resync", "{}", event_id(current))
+        return EventBatch([resync, await self._stats_event(user, current)], current)
+
+    async def _stats_event(self, user: Caller, mark: Mark) -> JobEvent:
+        stats = JobStats(**await self.stats(user))
+        return JobEvent("stats", stats.model_dump_json(), event_id(mark))
 
     # --- the worker's side (app/jobs/runner.py): each call is one short transaction --------
 

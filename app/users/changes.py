@@ -1,6 +1,7 @@
 """Which users a session changed in what their tokens, their answers' ETags or their events
 stream depend on: their row (token version, activity), their revoked tokens or their jobs. Read
-when the session ends (app/auth/revalidation_cache.py forgets them)."""
+when the session ends (Database.after_session): app/auth/revalidation_cache.py forgets them,
+app/jobs/events.py wakes their event streams."""
 
 from itertools import chain
 
@@ -18,8 +19,8 @@ def note_user_changed(session: AsyncSession | Session, user_id: int) -> None:
     session.info.setdefault(_CHANGED_USERS, set()).add(user_id)
 
 
-def pop_changed_users(session: AsyncSession) -> set[int]:
-    changed: set[int] = session.info.pop(_CHANGED_USERS, set())
+def changed_users(session: AsyncSession) -> set[int]:
+    changed: set[int] = session.info.get(_CHANGED_USERS, set())
     return changed
 
 

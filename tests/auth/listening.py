@@ -224,7 +224,9 @@ def _relaying_listener(context: AppContext, notices: Notices) -> ChangeListener:
         )
         return _Relayed(connection, notices)
 
-    return ChangeListener(context.revalidation_cache, connect, timeout=DB_TIMEOUT)
+    return ChangeListener(
+        [context.revalidation_cache, context.event_hub], connect, timeout=DB_TIMEOUT
+    )
 
 
 def _is_token_check(statement: str) -> bool:
