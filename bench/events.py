@@ -46,7 +46,13 @@ from app.core.config import Settings  # noqa: E402
 from app.core.security import create_access_token  # noqa: E402
 from bench.events_report import render_events  # noqa: E402
 from bench.report import server_log_summary  # noqa: E402
-from bench.sse_client import Stream, close_streams, open_streams, stream_counts  # noqa: E402
+from bench.sse_client import (  # noqa: E402
+    OPEN_AT_ONCE,
+    Stream,
+    close_streams,
+    open_streams,
+    stream_counts,
+)
 from tests.ops.servers import Server, server_env, start_server  # noqa: E402
 
 SECRET_KEY = "bench-only-signing-key-never-use-in-production01"  # as bench/run.sh
@@ -162,13 +168,13 @@ class Scenario:
             at_start = memory_kib(pid)["VmRSS"]
             # A few streams opened and closed first, so that what the first one loads (code
             # paths, the listener's first notices) is not counted per stream.
-            tasks, _ = await open_streams(self.streams(20), port)
+            tasks, _ = await open_streams(self.streams(20), port, self.args.open_at_once)
             await close_streams(tasks)
             await asyncio.sleep(2)
             baseline = memory_kib(pid)["VmRSS"]
 
             streams = self.streams(self.args.streams)
-            tasks, open_seconds = await open_streams(streams, port)
+            tasks, open_seconds = await open_streams(streams, port, self.args.open_at_once)
             await asyncio.sleep(2)
             all_open = memory_kib(pid)["VmRSS"]
             await asyncio.sleep(self.args.hold)
@@ -191,7 +197,7 @@ class Scenario:
         args = self.args
         async with self.api("api-delay"):
             streams = self.streams(args.delay_streams)
-            tasks, open_seconds = await open_streams(streams, args.http_port)
+            tasks, open_seconds = await open_streams(streams, args.http_port, args.open_at_once)
             await asyncio.sleep(1)
             by_user = {s.user_id: s for s in streams}
             streams_by_job = {job: by_user[user] for user in by_user for job in self.jobs[user]}
@@ -277,6 +283,7 @@ async def main() -> None:
     parser.add_argument("--streams", type=int, default=5000, help="held open for memory")
     parser.add_argument("--hold", type=float, default=20, help="seconds the streams stay idle")
     parser.add_argument("--delay-streams", type=int, default=1000)
+    parser.add_argument("--open-at-once", type=int, default=OPEN_AT_ONCE, help="streams")
     parser.add_argument("--rate", type=float, default=100, help="job changes per second")
     parser.add_argument("--seconds", type=float, default=30, help="of changes")
     parser.add_argument("--grace", type=float, default=10, help="wait for the last events")
@@ -350,6 +357,7 @@ async def main() -> None:
         "api_cpu": args.api_cpu,
         "client_cpu": args.client_cpu,
         "jobs_per_user": JOBS_PER_USER,
+        "open_at_once": args.open_at_once,
         "memory": memory,
         "delay": delay,
         "server_logs": server_log_summary(logs),

@@ -8,11 +8,17 @@ from bench.report import fmt
 MAX_EVENT_DELAY_P99_MS = 250.0
 
 
+def refusals(counts: dict[str, Any]) -> str:
+    found = counts["refusals_tried_again"]
+    return ", ".join(f"{n} x HTTP {status}" for status, n in found.items()) if found else "none"
+
+
 def event_targets(events: dict[str, Any]) -> list[tuple[bool, str]]:
     memory, delay = events["memory"], events["delay"]
     held = (
         f"{memory['open']:,} of {memory['streams']:,} open after {memory['hold_seconds']:g} s "
-        f"idle, {sum(memory['errors'].values())} errors"
+        f"idle, {sum(memory['errors'].values())} errors "
+        f"(refused and tried again on the way: {refusals(memory)})"
     )
     p99 = delay["p99_ms"]
     shown = f"p99 {fmt(p99, 1)} ms, {delay['missed']} of {delay['changes']:,} changes never shown"
@@ -52,8 +58,9 @@ def render_events(events: dict[str, Any]) -> list[str]:
         "",
         "| measure | value |",
         "|---|---|",
-        f"| streams opened (each until its first event) | {memory['streams']:,} in "
-        f"{memory['open_seconds']:g} s; first event `stats` on {memory['first_event_stats']:,} |",
+        f"| streams opened, {events['open_at_once']} at a time (each until its first event) | "
+        f"{memory['streams']:,} in {memory['open_seconds']:g} s; first event `stats` on "
+        f"{memory['first_event_stats']:,}; refused and tried again: {refusals(memory)} |",
         f"| API RSS: at start / after a warm-up / all open / after {memory['hold_seconds']:g} s "
         f"idle (peak) | {mib(memory['rss_kib_at_start'])} / {mib(memory['rss_kib_baseline'])} / "
         f"{mib(memory['rss_kib_all_open'])} / {mib(memory['rss_kib_after_hold'])} "
@@ -74,7 +81,7 @@ def render_events(events: dict[str, Any]) -> list[str]:
         f"{delay['shown']:,} ({delay['shown_by_own_event']:,} by their own event, the rest by "
         f"a later one of the same job); missed {delay['missed']} |",
         f"| delay phase streams | {delay['open']:,} of {delay['streams']:,} open at the end; "
-        f"errors: {errors(delay)} |",
+        f"errors: {errors(delay)}; refused and tried again: {refusals(delay)} |",
         f"| every event had an `id` | memory phase: {memory['events_without_id']} without; "
         f"delay phase: {delay['events_without_id']} without |",
         f"| `job` events about another user's job | "

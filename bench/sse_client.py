@@ -13,11 +13,15 @@ import h11
 
 EVENTS_PATH = "/api/users/jobs/events"
 OPEN_AT_ONCE = 100  # streams being opened at the same time (uvicorn's listen backlog is 2048)
+# A refused stream is tried again after 1 s, then 2 s, 4 s..., as the dashboard does.
+RETRIED_STATUSES = (429, 503)
+TRIES = 6
 
 
 @dataclass
 class Stream:
-    """One event stream as a browser's EventSource holds it, without reconnecting."""
+    """One event stream as a browser's EventSource holds it: tried again while refused, never
+    reconnected once open."""
 
     user_id: int
     token: str
@@ -25,6 +29,7 @@ class Stream:
     first_event: str | None = None
     opened: asyncio.Event = field(default_factory=asyncio.Event)  # its first event arrived
     error: str | None = None  # why it closed or never opened
+    refusals: dict[int, int] = field(default_factory=dict)  # status -> times, tried again
     closed: bool = False
     events: dict[str, int] = field(default_factory=dict)
     pings: int = 0
@@ -35,11 +40,20 @@ class Stream:
 
     async def run(self, port: int) -> None:
         try:
-            await self._run(port)
-        # A broken connection, bad framing or a `job` event that is not the job's JSON: the
-        # stream is lost, and why is counted.
-        except (OSError, h11.ProtocolError, ValueError, KeyError, TypeError) as exc:
-            self.error = f"{type(exc).__name__}: {exc}"[:200]
+            for attempt in range(TRIES):
+                self.error, self.status = None, None
+                try:
+                    await self._run(port)
+                # A broken connection, bad framing or a `job` event that is not the job's JSON:
+                # the stream is lost, and why is counted.
+                except (OSError, h11.ProtocolError, ValueError, KeyError, TypeError) as exc:
+                    self.error = f"{type(exc).__name__}: {exc}"[:200]
+                refused_with = self.status if self.first_event is None else None
+                last = attempt == TRIES - 1
+                if refused_with is None or refused_with not in RETRIED_STATUSES or last:
+                    return
+                self.refusals[refused_with] = self.refusals.get(refused_with, 0) + 1
+                await asyncio.sleep(2**attempt)
         finally:
             self.closed = True
             self.opened.set()  # nobody waits forever for a stream that failed
@@ -131,10 +145,12 @@ class SseLines:
         return comments
 
 
-async def open_streams(streams: list[Stream], port: int) -> tuple[list[asyncio.Task[None]], float]:
-    """Opens every stream, OPEN_AT_ONCE at a time; returns their tasks once each has had its
-    first event (or failed), and how long that took."""
-    gate = asyncio.Semaphore(OPEN_AT_ONCE)
+async def open_streams(
+    streams: list[Stream], port: int, at_once: int = OPEN_AT_ONCE
+) -> tuple[list[asyncio.Task[None]], float]:
+    """Opens every stream, `at_once` at a time; returns their tasks once each has had its
+    first event (or failed for good), and how long that took."""
+    gate = asyncio.Semaphore(at_once)
     tasks: list[asyncio.Task[None]] = []
     started = time.monotonic()
 
@@ -142,7 +158,7 @@ async def open_streams(streams: list[Stream], port: int) -> tuple[list[asyncio.T
         async with gate:
             tasks.append(asyncio.create_task(stream.run(port)))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stream.opened.wait(), 60)
+                await asyncio.wait_for(stream.opened.wait(), 120)
 
     await asyncio.gather(*(one(stream) for stream in streams))
     return tasks, time.monotonic() - started
@@ -156,14 +172,18 @@ async def close_streams(tasks: list[asyncio.Task[None]]) -> None:
 
 def stream_counts(streams: list[Stream]) -> dict[str, Any]:
     errors: dict[str, int] = {}
+    refusals: dict[str, int] = {}
     for stream in streams:
         if stream.error:
             errors[stream.error] = errors.get(stream.error, 0) + 1
+        for status, times in stream.refusals.items():
+            refusals[str(status)] = refusals.get(str(status), 0) + times
     return {
         "streams": len(streams),
         "open": sum(s.first_event is not None and not s.closed for s in streams),
         "first_event_stats": sum(s.first_event == "stats" for s in streams),
         "errors": dict(sorted(errors.items(), key=lambda item: -item[1])[:5]),
+        "refusals_tried_again": refusals,
         "pings": sum(s.pings for s in streams),
         "events": sum(sum(s.events.values()) for s in streams),
         "events_without_id": sum(s.without_id for s in streams),
