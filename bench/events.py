@@ -70,6 +70,12 @@ def memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, user and system (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
@@ -174,7 +180,9 @@ class Scenario:
             baseline = memory_kib(pid)["VmRSS"]
 
             streams = self.streams(self.args.streams)
+            cpu_before = cpu_seconds(pid)
             tasks, open_seconds = await open_streams(streams, port, self.args.open_at_once)
+            open_cpu = cpu_seconds(pid) - cpu_before
             await asyncio.sleep(2)
             all_open = memory_kib(pid)["VmRSS"]
             await asyncio.sleep(self.args.hold)
@@ -184,6 +192,7 @@ class Scenario:
         return {
             **counts,
             "open_seconds": round(open_seconds, 1),
+            "open_cpu_ms_per_stream": round(open_cpu * 1000 / len(streams), 2),
             "hold_seconds": self.args.hold,
             "rss_kib_at_start": at_start,
             "rss_kib_baseline": baseline,
@@ -195,15 +204,17 @@ class Scenario:
 
     async def delay(self) -> dict[str, Any]:
         args = self.args
-        async with self.api("api-delay"):
+        async with self.api("api-delay") as server:
             streams = self.streams(args.delay_streams)
             tasks, open_seconds = await open_streams(streams, args.http_port, args.open_at_once)
             await asyncio.sleep(1)
             by_user = {s.user_id: s for s in streams}
             streams_by_job = {job: by_user[user] for user in by_user for job in self.jobs[user]}
+            cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
             changes, achieved = await asyncio.to_thread(
                 write_changes, self.dsn, self.jobs, list(by_user), args.rate, args.seconds
             )
+            busy = (cpu_seconds(server.process.pid) - cpu_before) / (time.monotonic() - started)
             deadline = time.monotonic() + args.grace
             unseen = changes
             while unseen and time.monotonic() < deadline:
@@ -225,6 +236,7 @@ class Scenario:
             "open_seconds": round(open_seconds, 1),
             "rate": args.rate,
             "achieved_rate": round(achieved, 1),
+            "api_cpu_share": round(busy, 3),  # of one CPU, while the changes were made
             "seconds": args.seconds,
             "changes": len(changes),
             "shown": len(delays),

@@ -60,7 +60,8 @@ def render_events(events: dict[str, Any]) -> list[str]:
         "|---|---|",
         f"| streams opened, {events['open_at_once']} at a time (each until its first event) | "
         f"{memory['streams']:,} in {memory['open_seconds']:g} s; first event `stats` on "
-        f"{memory['first_event_stats']:,}; refused and tried again: {refusals(memory)} |",
+        f"{memory['first_event_stats']:,}; refused and tried again: {refusals(memory)}; "
+        f"API CPU {memory['open_cpu_ms_per_stream']:g} ms per stream opened |",
         f"| API RSS: at start / after a warm-up / all open / after {memory['hold_seconds']:g} s "
         f"idle (peak) | {mib(memory['rss_kib_at_start'])} / {mib(memory['rss_kib_baseline'])} / "
         f"{mib(memory['rss_kib_all_open'])} / {mib(memory['rss_kib_after_hold'])} "
@@ -77,7 +78,8 @@ def render_events(events: dict[str, Any]) -> list[str]:
         f" max {fmt(delay['from_send_max_ms'], 1)} ms; the UPDATE's round trip: p50 "
         f"{fmt(delay['update_p50_ms'], 1)} ms, p99 {fmt(delay['update_p99_ms'], 1)} ms |",
         f"| changes | {delay['changes']:,} over {delay['seconds']:g} s "
-        f"({delay['achieved_rate']:g}/s, asked {delay['rate']:g}/s); shown "
+        f"({delay['achieved_rate']:g}/s, asked {delay['rate']:g}/s; the API busy "
+        f"{delay['api_cpu_share']:.0%} of a CPU meanwhile); shown "
         f"{delay['shown']:,} ({delay['shown_by_own_event']:,} by their own event, the rest by "
         f"a later one of the same job); missed {delay['missed']} |",
         f"| delay phase streams | {delay['open']:,} of {delay['streams']:,} open at the end; "
