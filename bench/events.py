@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from app.core.config import Settings  # noqa: E402
 from app.core.security import create_access_token  # noqa: E402
 from bench.events_report import render_events  # noqa: E402
+from bench.process_stats import Watch, cpu_seconds, load_average, memory_kib, pin  # noqa: E402
 from bench.report import server_log_summary  # noqa: E402
 from bench.sse_client import (  # noqa: E402
     OPEN_AT_ONCE,
@@ -58,33 +59,6 @@ from tests.ops.servers import Server, server_env, start_server  # noqa: E402
 SECRET_KEY = "bench-only-signing-key-never-use-in-production01"  # as bench/run.sh
 JOBS_PER_USER = 3
 MAX_PROGRESS = 100
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (its peak) of a process, in KiB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(value.split()[0])
-    return values
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time a process has used so far, user and system (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load_average() -> str:
-    return " ".join(f"{load:.2f}" for load in os.getloadavg())
-
-
-def pin(pid: int, cpu: int) -> None:
-    """Pins every thread of a running process (threads started later inherit it)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task.name), {cpu})
 
 
 @dataclass
@@ -134,7 +108,9 @@ def shown(change: Change, streams_by_job: dict[int, Stream]) -> tuple[float, boo
 def percentiles(prefix: str, values: list[float]) -> dict[str, float | None]:
     """p50, p99, max and min in milliseconds, named with the prefix."""
     ordered = sorted(values)
-    p99 = statistics.quantiles(ordered, n=100)[98] if len(ordered) >= 2 else None
+    p99 = (
+        statistics.quantiles(ordered, n=100, method="inclusive")[98] if len(ordered) >= 2 else None
+    )
     figures = {
         "p50_ms": statistics.median(ordered) if ordered else None,
         "p99_ms": p99,
@@ -211,10 +187,12 @@ class Scenario:
             by_user = {s.user_id: s for s in streams}
             streams_by_job = {job: by_user[user] for user in by_user for job in self.jobs[user]}
             cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
+            watch = Watch(server.process.pid)
             changes, achieved = await asyncio.to_thread(
                 write_changes, self.dsn, self.jobs, list(by_user), args.rate, args.seconds
             )
             busy = (cpu_seconds(server.process.pid) - cpu_before) / (time.monotonic() - started)
+            await watch.stop()
             deadline = time.monotonic() + args.grace
             unseen = changes
             while unseen and time.monotonic() < deadline:
@@ -223,20 +201,30 @@ class Scenario:
             counts = stream_counts(streams)
             await close_streams(tasks)
         delays, from_send, missed, own_event = [], [], 0, 0
+        # Every change, for a look at when the slow ones happened: seconds into the run, job,
+        # delay in ms (empty when missed).
+        raw = ["at_s\tjob_id\tprogress\tdelay_ms"]
         for change in changes:
             seen = shown(change, streams_by_job)
+            delay = "" if seen is None else f"{(seen[0] - change.committed) * 1000:.1f}"
+            raw.append(
+                f"{change.committed - started:.3f}\t{change.job_id}\t{change.progress}\t{delay}"
+            )
             if seen is None:
                 missed += 1
                 continue
             delays.append((seen[0] - change.committed) * 1000)
             from_send.append((seen[0] - change.sent) * 1000)
             own_event += seen[1]
+        await asyncio.to_thread((self.logs / "delays.tsv").write_text, "\n".join(raw) + "\n")
         return {
             **counts,
             "open_seconds": round(open_seconds, 1),
             "rate": args.rate,
             "achieved_rate": round(achieved, 1),
             "api_cpu_share": round(busy, 3),  # of one CPU, while the changes were made
+            "api_busiest_second": round(max(watch.api_busy), 3) if watch.api_busy else None,
+            **percentiles("client_loop_lag_", watch.loop_lag_ms),
             "seconds": args.seconds,
             "changes": len(changes),
             "shown": len(delays),

@@ -8,6 +8,10 @@ from bench.report import fmt
 MAX_EVENT_DELAY_P99_MS = 250.0
 
 
+def share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def refusals(counts: dict[str, Any]) -> str:
     found = counts["refusals_tried_again"]
     return ", ".join(f"{n} x HTTP {status}" for status, n in found.items()) if found else "none"
@@ -78,10 +82,13 @@ def render_events(events: dict[str, Any]) -> list[str]:
         f" max {fmt(delay['from_send_max_ms'], 1)} ms; the UPDATE's round trip: p50 "
         f"{fmt(delay['update_p50_ms'], 1)} ms, p99 {fmt(delay['update_p99_ms'], 1)} ms |",
         f"| changes | {delay['changes']:,} over {delay['seconds']:g} s "
-        f"({delay['achieved_rate']:g}/s, asked {delay['rate']:g}/s; the API busy "
-        f"{delay['api_cpu_share']:.0%} of a CPU meanwhile); shown "
+        f"({delay['achieved_rate']:g}/s, asked {delay['rate']:g}/s); shown "
         f"{delay['shown']:,} ({delay['shown_by_own_event']:,} by their own event, the rest by "
         f"a later one of the same job); missed {delay['missed']} |",
+        f"| meanwhile | the API used {delay['api_cpu_share']:.0%} of a CPU "
+        f"({share(delay['api_busiest_second'])} in its busiest second); this client's event "
+        f"loop woke late by p99 {fmt(delay['client_loop_lag_p99_ms'], 1)} ms, max "
+        f"{fmt(delay['client_loop_lag_max_ms'], 1)} ms |",
         f"| delay phase streams | {delay['open']:,} of {delay['streams']:,} open at the end; "
         f"errors: {errors(delay)}; refused and tried again: {refusals(delay)} |",
         f"| every event had an `id` | memory phase: {memory['events_without_id']} without; "
