@@ -217,13 +217,14 @@ class Scenario:
             from_send.append((seen[0] - change.sent) * 1000)
             own_event += seen[1]
         await asyncio.to_thread((self.logs / "delays.tsv").write_text, "\n".join(raw) + "\n")
+        await asyncio.to_thread((self.logs / "seconds.tsv").write_text, watch.table())
         return {
             **counts,
             "open_seconds": round(open_seconds, 1),
             "rate": args.rate,
             "achieved_rate": round(achieved, 1),
             "api_cpu_share": round(busy, 3),  # of one CPU, while the changes were made
-            "api_busiest_second": round(max(watch.api_busy), 3) if watch.api_busy else None,
+            "api_busiest_second": max((round(b, 3) for _, b, _ in watch.seconds), default=None),
             **percentiles("client_loop_lag_", watch.loop_lag_ms),
             "seconds": args.seconds,
             "changes": len(changes),

@@ -41,24 +41,34 @@ class Watch:
 
     TICK = 0.05
 
-    def __init__(self, api_pid: int) -> None:
-        self._pid = api_pid
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self.started = time.monotonic()
         self.loop_lag_ms: list[float] = []
-        self.api_busy: list[float] = []  # share of a CPU, per second
+        # Per second: when it ended (seconds since the start), the other process's share of a
+        # CPU, this loop's longest lag in ms.
+        self.seconds: list[tuple[float, float, float]] = []
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        last_cpu, last_at = cpu_seconds(self._pid), time.monotonic()
+        last_cpu, last_at, worst = cpu_seconds(self._pid), time.monotonic(), 0.0
         while True:
             before = time.monotonic()
             await asyncio.sleep(self.TICK)
             now = time.monotonic()
-            self.loop_lag_ms.append((now - before - self.TICK) * 1000)
+            lag = (now - before - self.TICK) * 1000
+            self.loop_lag_ms.append(lag)
+            worst = max(worst, lag)
             if now - last_at >= 1:
                 cpu = cpu_seconds(self._pid)
-                self.api_busy.append((cpu - last_cpu) / (now - last_at))
-                last_cpu, last_at = cpu, now
+                busy = (cpu - last_cpu) / (now - last_at)
+                self.seconds.append((now - self.started, busy, worst))
+                last_cpu, last_at, worst = cpu, now, 0.0
 
     async def stop(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+    def table(self) -> str:
+        rows = [f"{at:.1f}\t{busy:.3f}\t{lag:.1f}" for at, busy, lag in self.seconds]
+        return "\n".join(["at_s\tserver_cpu_share\tclient_loop_lag_max_ms", *rows]) + "\n"
