@@ -224,7 +224,11 @@ class Scenario:
             "rate": args.rate,
             "achieved_rate": round(achieved, 1),
             "api_cpu_share": round(busy, 3),  # of one CPU, while the changes were made
-            "api_busiest_second": max((round(b, 3) for _, b, _ in watch.seconds), default=None),
+            "api_busiest_second": max(watch.column("server_cpu_share"), default=None),
+            "api_cpu_wait_worst_second_ms": max(watch.column("server_cpu_wait_ms"), default=None),
+            "client_cpu_wait_worst_second_ms": max(
+                watch.column("client_cpu_wait_ms"), default=None
+            ),
             **percentiles("client_loop_lag_", watch.loop_lag_ms),
             "seconds": args.seconds,
             "changes": len(changes),

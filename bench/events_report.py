@@ -86,8 +86,10 @@ def render_events(events: dict[str, Any]) -> list[str]:
         f"{delay['shown']:,} ({delay['shown_by_own_event']:,} by their own event, the rest by "
         f"a later one of the same job); missed {delay['missed']} |",
         f"| meanwhile | the API used {delay['api_cpu_share']:.0%} of a CPU "
-        f"({share(delay['api_busiest_second'])} in its busiest second); this client's event "
-        f"loop woke late by p99 {fmt(delay['client_loop_lag_p99_ms'], 1)} ms, max "
+        f"({share(delay['api_busiest_second'])} in its busiest second) and waited for one "
+        f"up to {fmt(delay['api_cpu_wait_worst_second_ms'], 0)} ms in a second; this client "
+        f"waited up to {fmt(delay['client_cpu_wait_worst_second_ms'], 0)} ms in a second, its "
+        f"event loop woke late by p99 {fmt(delay['client_loop_lag_p99_ms'], 1)} ms, max "
         f"{fmt(delay['client_loop_lag_max_ms'], 1)} ms |",
         f"| delay phase streams | {delay['open']:,} of {delay['streams']:,} open at the end; "
         f"errors: {errors(delay)}; refused and tried again: {refusals(delay)} |",

@@ -24,6 +24,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """How long the process's main thread has waited, runnable, for a CPU (/proc/<pid>/schedstat):
+    time lost to other processes rather than spent on its own work or waiting for I/O."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
@@ -36,39 +42,64 @@ def pin(pid: int, cpu: int) -> None:
 
 
 class Watch:
-    """How late this process's event loop wakes (its own delays count in whatever it times) and
-    how busy another process is, second by second, until stopped."""
+    """Second by second, until stopped: how busy another process is and how long it waited for
+    a CPU, how long this process waited for one, and how late its event loop woke (its own
+    delays count in whatever it times)."""
 
     TICK = 0.05
+    COLUMNS = (
+        "at_s",
+        "server_cpu_share",
+        "server_cpu_wait_ms",
+        "client_cpu_wait_ms",
+        "client_loop_lag_max_ms",
+    )
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
         self.started = time.monotonic()
         self.loop_lag_ms: list[float] = []
-        # Per second: when it ended (seconds since the start), the other process's share of a
-        # CPU, this loop's longest lag in ms.
-        self.seconds: list[tuple[float, float, float]] = []
+        self.seconds: list[tuple[float, ...]] = []  # one row per second, as COLUMNS
         self._task = asyncio.create_task(self._run())
 
+    def _readings(self) -> tuple[float, float, float, float]:
+        return (
+            time.monotonic(),
+            cpu_seconds(self._pid),
+            runqueue_wait_seconds(self._pid),
+            runqueue_wait_seconds(os.getpid()),
+        )
+
     async def _run(self) -> None:
-        last_cpu, last_at, worst = cpu_seconds(self._pid), time.monotonic(), 0.0
+        last, worst = self._readings(), 0.0
         while True:
             before = time.monotonic()
             await asyncio.sleep(self.TICK)
-            now = time.monotonic()
-            lag = (now - before - self.TICK) * 1000
+            lag = (time.monotonic() - before - self.TICK) * 1000
             self.loop_lag_ms.append(lag)
             worst = max(worst, lag)
-            if now - last_at >= 1:
-                cpu = cpu_seconds(self._pid)
-                busy = (cpu - last_cpu) / (now - last_at)
-                self.seconds.append((now - self.started, busy, worst))
-                last_cpu, last_at, worst = cpu, now, 0.0
+            if time.monotonic() - last[0] >= 1:
+                now = self._readings()
+                elapsed = now[0] - last[0]
+                self.seconds.append(
+                    (
+                        now[0] - self.started,
+                        (now[1] - last[1]) / elapsed,
+                        (now[2] - last[2]) * 1000,
+                        (now[3] - last[3]) * 1000,
+                        worst,
+                    )
+                )
+                last, worst = now, 0.0
 
     async def stop(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
 
+    def column(self, name: str) -> list[float]:
+        index = self.COLUMNS.index(name)
+        return [row[index] for row in self.seconds]
+
     def table(self) -> str:
-        rows = [f"{at:.1f}\t{busy:.3f}\t{lag:.1f}" for at, busy, lag in self.seconds]
-        return "\n".join(["at_s\tserver_cpu_share\tclient_loop_lag_max_ms", *rows]) + "\n"
+        rows = ["\t".join(f"{value:.3f}" for value in row) for row in self.seconds]
+        return "\n".join(["\t".join(self.COLUMNS), *rows]) + "\n"
