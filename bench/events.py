@@ -161,8 +161,10 @@ class Scenario:
             open_cpu = cpu_seconds(pid) - cpu_before
             await asyncio.sleep(2)
             all_open = memory_kib(pid)["VmRSS"]
+            cpu_before, hold_started = cpu_seconds(pid), time.monotonic()
             await asyncio.sleep(self.args.hold)
             held = memory_kib(pid)
+            idle_cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - hold_started)
             counts = stream_counts(streams)
             await close_streams(tasks)
         return {
@@ -170,6 +172,7 @@ class Scenario:
             "open_seconds": round(open_seconds, 1),
             "open_cpu_ms_per_stream": round(open_cpu * 1000 / len(streams), 2),
             "hold_seconds": self.args.hold,
+            "idle_cpu_share": round(idle_cpu, 3),  # of one CPU, all streams open and idle
             "rss_kib_at_start": at_start,
             "rss_kib_baseline": baseline,
             "rss_kib_all_open": all_open,

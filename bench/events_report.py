@@ -73,7 +73,8 @@ def render_events(events: dict[str, Any]) -> list[str]:
         f"| memory per stream (after the hold, over the warm-up) | "
         f"{memory['kib_per_stream']:,.1f} KiB |",
         f"| still open after the hold | {memory['open']:,} of {memory['streams']:,}; "
-        f"errors: {errors(memory)}; heartbeats received: {memory['pings']:,} |",
+        f"errors: {errors(memory)}; heartbeats received: {memory['pings']:,}; the API used "
+        f"{share(memory.get('idle_cpu_share'))} of a CPU meanwhile |",
         f"| delay, commit to `job` event at {delay['streams']:,} streams | "
         f"p50 {fmt(delay['p50_ms'], 1)} ms, p99 {fmt(delay['p99_ms'], 1)} ms, "
         f"max {fmt(delay['max_ms'], 1)} ms (min {fmt(delay['min_ms'], 1)} ms) |",
