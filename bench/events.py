@@ -15,7 +15,8 @@ the streams on raw asyncio connections. Two measurements, each on a freshly star
   the time until its owner's stream delivers a `job` event showing it, p50/p99/max, and the
   changes never shown.
 
-Writes events.json to --out and prints the Markdown section (bench/report.py renders it).
+Writes events.json and events.md (its section of the report, from bench/events_report.py) to
+--out, the API's logs and every change's delay under --out/logs/events, and prints the section.
 """
 
 import argparse
