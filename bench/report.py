@@ -168,7 +168,18 @@ def summarise(run_dir: Path) -> dict[str, Any]:
 
     targets = evaluate_targets(runs, rows, big)
     logs = server_log_summary(run_dir / "logs")
-    return {"meta": meta, "rows": rows, "targets": targets, "server_logs": logs}
+    summary: dict[str, Any] = {
+        "meta": meta,
+        "rows": rows,
+        "targets": targets,
+        "server_logs": logs,
+    }
+    # Written by bench/events.py when the event streams scenario ran, with its own section.
+    events = run_dir / "events.json"
+    if events.exists():
+        summary["events"] = json.loads(events.read_text())
+        summary["events_markdown"] = (run_dir / "events.md").read_text()
+    return summary
 
 
 def _row(rows: list[dict[str, Any]], scenario: str, conns: int) -> dict[str, Any] | None:
@@ -313,6 +324,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         for entry in logs["top"]:
             message = entry["message"].replace("|", "\\|")
             lines.append(f"| {entry['count']} | `{message}` |")
+    if "events_markdown" in summary:
+        lines += ["", summary["events_markdown"].rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

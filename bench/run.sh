@@ -419,6 +419,20 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # ---------------------------------------------------------------------------------------------
+# Event streams (bench/events.py): 5,000 held open by one API process, then the delay from a
+# job change's commit to its event with 1,000 open. Database jobs_bench_events; its section
+# joins the report below. BENCH_EVENTS=0 skips it.
+# ---------------------------------------------------------------------------------------------
+
+if [[ "${BENCH_EVENTS:-1}" != 0 ]]; then
+    log "events: 5,000 streams on one API process, then commit-to-event delay at 1,000 streams"
+    "$PY" "$ROOT/bench/events.py" --host "$PG_HOST" --port "$PG_PORT" --user "$PG_USER" \
+        --http-port "$PORT" --api-cpu "$API_CPU" --client-cpu "$WRK_CPU" --out "$RUN_DIR" \
+        >"$RUN_DIR/logs/events-run.txt" 2>&1 \
+        || die "bench/events.py failed (see $RUN_DIR/logs/events-run.txt)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
 
