@@ -87,7 +87,7 @@ class ChangeSubscriber(Protocol):
 class _Known:
     caller: Caller
     jtis: set[str] = field(default_factory=set)  # tokens found not logged out
-    answers: dict[object, str] = field(default_factory=dict)  # request -> its current ETag
+    answers: dict[bytes, str] = field(default_factory=dict)  # request key -> its current ETag
 
 
 class AnswerMark:
@@ -151,7 +151,7 @@ class RevalidationCache:
             known.jtis.clear()
         known.jtis.add(claims.jti)
 
-    def remembered_answer(self, user_id: int, request: object) -> str | None:
+    def remembered_answer(self, user_id: int, request: bytes) -> str | None:
         """The ETag of `request`'s answer for this user, if it was found current and nothing
         of the user's changed since; else None (compute the answer)."""
         known = self._known.get(user_id)
@@ -161,7 +161,7 @@ class RevalidationCache:
         """Taken before reading an answer from the database."""
         return AnswerMark(self._known.get(user_id))
 
-    def remember_answer(self, user_id: int, request: object, etag: str, mark: AnswerMark) -> None:
+    def remember_answer(self, user_id: int, request: bytes, etag: str, mark: AnswerMark) -> None:
         """Keep the ETag of an answer read since `mark`, unless the user changed meanwhile
         (only users whose caller is remembered have answers remembered)."""
         known = self._known.get(user_id)

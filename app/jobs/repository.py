@@ -110,8 +110,8 @@ _COUNT_BY_STATUS = (
 # pg_current_snapshot() returns it. No commit can fall between the two.
 _CHANGED_SINCE_SNAPSHOT = text(
     """
-    WITH reading AS (SELECT pg_current_snapshot()::text AS mark)
-    SELECT reading.mark, changed.*
+    WITH reading AS (SELECT pg_current_snapshot() AS snapshot)
+    SELECT reading.snapshot::text AS mark, changed.*
     FROM reading LEFT JOIN LATERAL (
         SELECT job_id, status, created_at, job_name, job_type, updated_at, user_id,
                progress, progress_message
@@ -121,6 +121,9 @@ _CHANGED_SINCE_SNAPSHOT = text(
           AND NOT pg_visible_in_snapshot(
               changed_in::text::xid8, CAST(:since AS text)::pg_snapshot
           )
+          -- A stamp past the present came with a restored dump (its transaction ids are
+          -- another server's): not a change since any mark, until written again here.
+          AND changed_in < pg_snapshot_xmax(reading.snapshot)::text::bigint
         ORDER BY changed_in
         LIMIT :limit
     ) AS changed ON true

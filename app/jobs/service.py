@@ -68,10 +68,10 @@ class JobQuery:
         return ("list", self.statuses, self.limit, self.cursor)
 
 
-def content_etag(request: object, body: bytes) -> str:
+def content_etag(request: bytes, body: bytes) -> str:
     """The ETag of an answer: its bytes and the request it answers (two requests whose
     answers happen to be equal still get different ETags)."""
-    digest = hashlib.blake2b(repr(request).encode(), digest_size=16)
+    digest = hashlib.blake2b(request, digest_size=16)
     digest.update(body)
     return '"' + digest.hexdigest() + '"'
 
@@ -161,19 +161,20 @@ class JobService:
         """A revalidation whose ETag is remembered as current costs no query; otherwise the
         answer is read and its ETag compared (and remembered, unless the user's jobs changed
         while it was read)."""
-        # Whose answer it is counts too: another user's equal list is not this one's.
-        request = (user.user_id, request)
+        # Whose answer it is counts too: another user's equal list is not this one's. Kept as
+        # a short digest: a cursor may be long, and memory holds many of them.
+        key = hashlib.blake2b(repr((user.user_id, request)).encode(), digest_size=16).digest()
         if self.answers is None:
             body = await render()
-            etag = content_etag(request, body)
+            etag = content_etag(key, body)
         else:
-            remembered = self.answers.remembered_answer(user.user_id, request)
+            remembered = self.answers.remembered_answer(user.user_id, key)
             if remembered is not None and etag_matches(if_none_match, remembered):
                 return Conditional(remembered, None)
             mark = self.answers.mark_answer(user.user_id)
             body = await render()
-            etag = content_etag(request, body)
-            self.answers.remember_answer(user.user_id, request, etag, mark)
+            etag = content_etag(key, body)
+            self.answers.remember_answer(user.user_id, key, etag, mark)
         return Conditional(etag, None if etag_matches(if_none_match, etag) else body)
 
     async def list_jobs(self, user: Caller, query: JobQuery) -> JobPage:

@@ -80,13 +80,14 @@ SQLITE_TRIGGERS = (
 
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
+    # Existing jobs keep 0: older than any mark a client can hold, so never sent as a change;
+    # no rewrite of the table (ADD COLUMN with a constant default touches no row).
     op.add_column(
         "jobs",
         sa.Column("changed_in", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
     )
     op.create_index(INDEX, "jobs", ["user_id", "changed_in"], postgresql_include=["status"])
     if postgresql:
-        op.execute("UPDATE jobs SET changed_in = pg_current_xact_id()::text::bigint")
         op.execute(PG_FUNCTION)
         op.execute(PG_TRIGGER)
         op.execute("DROP TRIGGER users_jobs_feed_update ON users")
@@ -98,8 +99,6 @@ def upgrade() -> None:
             sa.CheckConstraint("id = 1", name="single_row"),
         )
         op.execute("INSERT INTO job_change_counter (id, last) VALUES (1, 0)")
-        op.execute("UPDATE jobs SET changed_in = 1")
-        op.execute("UPDATE job_change_counter SET last = 1")
         for trigger in SQLITE_TRIGGERS:
             op.execute(trigger)
     # ALTER TABLE ... DROP COLUMN on both (SQLite since 3.35): a batch copy of `users` on
