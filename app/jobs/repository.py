@@ -1,4 +1,4 @@
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -11,6 +11,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.types import String
 
 from app.core.repository import Repository
+from app.jobs.engine import NewJobWork
 from app.jobs.schemas import JobRead
 from app.models import Job, JobStatus
 from app.users.changes import note_user_changed
@@ -94,6 +96,26 @@ def _page_query(filtered: bool, after: bool, as_json: bool) -> Select[Any]:
     )
 
 
+_JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
+# What a submit provides; the other columns take their defaults.
+_SUBMITTED = ("user_id", "job_name", "job_type", "parameters")
+
+
+@cache
+def _insert_query(along: Callable[[ColumnElement[int]], ColumnElement[Any]] | None) -> Any:
+    """A job's insert, built once, with parameters named after the submitted columns; with
+    `along`, also evaluated with the new job's id in the same statement."""
+    inserted = (
+        insert(Job)
+        .values({name: bindparam(name) for name in _SUBMITTED})
+        .returning(*Job.__table__.columns)
+    )
+    if along is None:
+        return inserted
+    new = inserted.cte("new_job")
+    return select(new, along(new.c.job_id))
+
+
 _COUNT_BY_STATUS = (
     select(Job.status, func.count()).where(Job.user_id == bindparam("user_id")).group_by(Job.status)
 )
@@ -154,6 +176,17 @@ class JobRepository(Repository[Job]):
     async def get_for_user(self, job_id: int, user_id: int) -> Job | None:
         query = select(Job).where(Job.job_id == job_id, Job.user_id == user_id)
         return await self.session.scalar(query)
+
+    async def insert(self, values: Mapping[str, Any], along: NewJobWork | None = None) -> Job:
+        """A new job, as inserted (not attached to the session). `along` is written by the same
+        statement, with the new job's id: what must exist with the job or not at all (its
+        queued work). As Core on the session's connection: no unit-of-work flush."""
+        statement = _insert_query(along.sql if along else None)
+        params = {**values, **along.params} if along else values
+        connection = await self.session.connection()
+        row = (await connection.execute(statement, params)).one()
+        note_user_changed(self.session, row.user_id)
+        return Job(**{column: row._mapping[column] for column in _JOB_COLUMNS})
 
     async def update_if(
         self, job_id: int, *, expected: JobStatus, values: dict[str, Any]

@@ -1,9 +1,9 @@
 """How a worker runs one job: claim the attempt, run the type's handler, record the outcome.
 
 Every status change goes through JobService (its one state machine), each in its own short
-transaction, so the API, the worker and an admin obey one lifecycle and each change bumps
-the owner's jobs_version. The engine (procrastinate) owns delivery: retries, aborts, the
-recovery of work held by a worker that died.
+transaction, so the API, the worker and an admin obey one lifecycle; a change locks the job's
+row alone. The engine (procrastinate) owns delivery: retries, aborts, the recovery of work held
+by a worker that died.
 """
 
 import asyncio

@@ -206,10 +206,18 @@ class JobService:
         self, user: Caller, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
     ) -> Job:
         """`job_type` and `parameters` were validated against the registry (JobCreate)."""
-        job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
-        await self.jobs.add(job)
-        # Queued in this transaction: the job and its work commit together or not at all.
-        await self.queue.enqueue(self.session, job.job_id, job_type)
+        values = {
+            "user_id": user.user_id,
+            "job_name": job_name,
+            "job_type": job_type,
+            "parameters": parameters,
+        }
+        # The job and its work are written together or not at all: by one statement where the
+        # queue is in the same database, else within this transaction.
+        work = self.queue.new_job_work(job_type)
+        job = await self.jobs.insert(values, work)
+        if work is None:
+            await self.queue.enqueue(self.session, job.job_id, job_type)
         count_submitted_job(job_type)
         return job
 
