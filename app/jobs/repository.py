@@ -97,6 +97,13 @@ def _page_query(filtered: bool, after: bool, as_json: bool) -> Select[Any]:
 
 
 _JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
+
+
+def _detached_job(row: Row[Any]) -> Job:
+    """A Job from a row of all its columns, outside any session."""
+    return Job(**{column: row._mapping[column] for column in _JOB_COLUMNS})
+
+
 # What a submit provides; the other columns take their defaults.
 _SUBMITTED = ("user_id", "job_name", "job_type", "parameters")
 
@@ -186,23 +193,26 @@ class JobRepository(Repository[Job]):
         connection = await self.session.connection()
         row = (await connection.execute(statement, params)).one()
         note_user_changed(self.session, row.user_id)
-        return Job(**{column: row._mapping[column] for column in _JOB_COLUMNS})
+        return _detached_job(row)
 
     async def update_if(
         self, job_id: int, *, expected: JobStatus, values: dict[str, Any]
     ) -> Job | None:
-        """Write `values` only if the job is still `expected`; None if someone moved it first."""
+        """Write `values` only if the job is still `expected`; None if someone moved it first.
+        The job as written (not attached to the session), as Core on the session's connection:
+        none of the ORM's bulk-update bookkeeping."""
         query = (
             update(Job)
             .where(Job.job_id == job_id, Job.status == expected)
             .values(**values)
-            .returning(Job)
-            .execution_options(populate_existing=True)
+            .returning(*Job.__table__.columns)
         )
-        moved = await self.session.scalar(query)
-        if moved is not None:
-            note_user_changed(self.session, moved.user_id)
-        return moved
+        connection = await self.session.connection()
+        row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        note_user_changed(self.session, row.user_id)
+        return _detached_job(row)
 
     async def unfinished(self) -> list[tuple[int, str]]:
         """(job_id, job_type) of every job waiting or running, oldest first."""
