@@ -40,7 +40,8 @@ async def run_worker(settings: Settings) -> None:
             "python -m app worker needs PostgreSQL (DATABASE_URL); on SQLite the API process "
             "runs jobs itself"
         )
-    engine = create_app_engine(settings)
+    # Each step of a run is one statement in the usual case (app/jobs/runner.py).
+    engine = create_app_engine(settings, autocommit=True)
     runtime = WorkerRuntime(sessionmaker=create_sessionmaker(engine), queue=PostgresWorkQueue())
     app = create_engine_app(settings)
     stopping = asyncio.Event()

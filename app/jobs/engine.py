@@ -9,11 +9,15 @@ procrastinate's in-memory queue (app/jobs/embedded.py); see docs/jobs.md for its
 
 import asyncio
 import logging
+import time
+import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import procrastinate
+import psycopg
+import psycopg_pool
 from asgi_correlation_id import correlation_id
 from procrastinate.testing import InMemoryConnector
 from sqlalchemy import ColumnElement, String, Text, bindparam, event
@@ -22,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.db import IDLE_PING_SECONDS
 from app.jobs.queue_repository import QueueRepository, defer_work, prefixed_key
 
 logger = logging.getLogger(__name__)
@@ -171,6 +176,41 @@ def psycopg_conninfo(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class _IdleCheck:
+    """psycopg_pool's check, for connections that sat idle only (as the API's pool does,
+    app/core/db.py): a connection the database dropped while idle is replaced before use, and
+    one handed straight back and forth under load is not checked, a round trip per fetch and
+    per finish saved."""
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def returned(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._returned[connection] = time.monotonic()
+
+    async def check(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        returned = self._returned.get(connection)
+        if returned is None or time.monotonic() - returned >= IDLE_PING_SECONDS:
+            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+
+
+async def _autocommit(connection: psycopg.AsyncConnection[Any]) -> None:
+    # Every query of procrastinate's is one statement (a call of one of its SQL functions): in
+    # a transaction of its own it needs no BEGIN and no COMMIT, two of its three round trips.
+    await connection.set_autocommit(True)
+
+
+def _engine_pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
+    """procrastinate's pool: connections in autocommit, checked only after sitting idle
+    (procrastinate asks for every one to be checked)."""
+    idle = _IdleCheck()
+    return psycopg_pool.AsyncConnectionPool(
+        **{**options, "configure": _autocommit, "check": idle.check, "reset": idle.returned}
+    )
+
+
 def create_engine_app(settings: Settings) -> procrastinate.App:
     """procrastinate's App with every job type's task registered; not yet opened."""
     from app.jobs.runner import register_tasks
@@ -184,6 +224,7 @@ def create_engine_app(settings: Settings) -> procrastinate.App:
     if postgres:
         connector = procrastinate.PsycopgConnector(
             conninfo=psycopg_conninfo(settings.database_url),
+            pool_factory=_engine_pool,
             min_size=1,
             # The jobs themselves use the SQLAlchemy pool; this one serves fetches, heartbeats
             # and the listener.
