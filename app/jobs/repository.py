@@ -123,6 +123,24 @@ def _insert_query(along: Callable[[ColumnElement[int]], ColumnElement[Any]] | No
     return select(new, along(new.c.job_id))
 
 
+@cache
+def _update_query(columns: tuple[str, ...], add_attempts: int) -> Any:
+    """A conditional update, built once per shape: parameters target_id, expected, new_<column>
+    for each column written."""
+    table = Job.__table__.columns
+    values: dict[str, Any] = {
+        name: bindparam(f"new_{name}", type_=table[name].type) for name in columns
+    }
+    if add_attempts:
+        values["attempts"] = Job.attempts + add_attempts
+    return (
+        update(Job)
+        .where(Job.job_id == bindparam("target_id"), Job.status == bindparam("expected"))
+        .values(values)
+        .returning(*table)
+    )
+
+
 _COUNT_BY_STATUS = (
     select(Job.status, func.count()).where(Job.user_id == bindparam("user_id")).group_by(Job.status)
 )
@@ -196,19 +214,22 @@ class JobRepository(Repository[Job]):
         return _detached_job(row)
 
     async def update_if(
-        self, job_id: int, *, expected: JobStatus, values: dict[str, Any]
+        self,
+        job_id: int,
+        *,
+        expected: JobStatus,
+        values: Mapping[str, Any],
+        add_attempts: int = 0,
     ) -> Job | None:
-        """Write `values` only if the job is still `expected`; None if someone moved it first.
-        The job as written (not attached to the session), as Core on the session's connection:
-        none of the ORM's bulk-update bookkeeping."""
-        query = (
-            update(Job)
-            .where(Job.job_id == job_id, Job.status == expected)
-            .values(**values)
-            .returning(*Job.__table__.columns)
-        )
+        """Write `values` (and add `add_attempts` to the attempts, in SQL: two writers both
+        count) only if the job is still `expected`; None if someone moved it first. The job as
+        written (not attached to the session), as Core on the session's connection: none of
+        the ORM's bulk-update bookkeeping."""
+        query = _update_query(tuple(sorted(values)), add_attempts)
+        params = {"target_id": job_id, "expected": expected}
+        params.update((f"new_{name}", value) for name, value in values.items())
         connection = await self.session.connection()
-        row = (await connection.execute(query)).first()
+        row = (await connection.execute(query, params)).first()
         if row is None:
             return None
         note_user_changed(self.session, row.user_id)

@@ -280,7 +280,13 @@ class JobService:
         return moved
 
     async def _move(
-        self, job_id: int, current: JobStatus, new_status: JobStatus, **values: Any
+        self,
+        job_id: int,
+        current: JobStatus,
+        new_status: JobStatus,
+        *,
+        add_attempts: int = 0,
+        **values: Any,
     ) -> Job | None:
         """The one place a status changes: allowed by TRANSITIONS, conditional on the job
         still being `current` (None if another writer moved it first). It locks the job's row
@@ -288,10 +294,13 @@ class JobService:
         if new_status not in TRANSITIONS.get(current, frozenset()):
             raise InvalidTransition(current, new_status)
         return await self.jobs.update_if(
-            job_id, expected=current, values={"status": new_status, **values}
+            job_id,
+            expected=current,
+            values={"status": new_status, **values},
+            add_attempts=add_attempts,
         )
 
-    # --- the worker's side (app/jobs/runner.py): each call is one short transaction --------
+    # --- the worker's side (app/jobs/runner.py): each call commits by itself --------------
 
     async def start_attempt(self, job_id: int, max_attempts: int) -> Job | None:
         """The job, moved to running with its attempt counted; None when it is not to run
@@ -301,7 +310,7 @@ class JobService:
             job_id,
             JobStatus.PENDING,
             JobStatus.RUNNING,
-            attempts=Job.attempts + 1,
+            add_attempts=1,
             started_at=utc_now(),
             progress=0,
             progress_message=None,
@@ -321,7 +330,7 @@ class JobService:
             )
             return None
         # Counted in SQL: two deliveries of the same work both count.
-        return await self._update_running(job_id, attempts=Job.attempts + 1)
+        return await self._update_running(job_id, add_attempts=1)
 
     async def report_progress(self, job_id: int, percent: float, message: str | None) -> bool:
         """False when the job is no longer running (the handler should stop)."""
@@ -339,7 +348,7 @@ class JobService:
         """The worker stopped before the attempt could finish: it does not count."""
         job = await self.jobs.get(job_id)
         if job is not None and job.status is JobStatus.RUNNING and job.attempts > 0:
-            await self._update_running(job_id, attempts=Job.attempts - 1)
+            await self._update_running(job_id, add_attempts=-1)
 
     async def complete(self, job_id: int, result: Any) -> bool:
         """Recorded once: False if the job was no longer running (cancelled meanwhile)."""
@@ -365,9 +374,13 @@ class JobService:
         )
         return moved is not None
 
-    async def _update_running(self, job_id: int, **values: Any) -> Job | None:
+    async def _update_running(
+        self, job_id: int, *, add_attempts: int = 0, **values: Any
+    ) -> Job | None:
         """A running job's fields, not its status (which only _move changes)."""
-        return await self.jobs.update_if(job_id, expected=JobStatus.RUNNING, values=values)
+        return await self.jobs.update_if(
+            job_id, expected=JobStatus.RUNNING, values=values, add_attempts=add_attempts
+        )
 
     # --- admins --------------------------------------------------------------------------
 
