@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 import procrastinate
 from prometheus_client import start_http_server
@@ -40,7 +41,8 @@ async def run_worker(settings: Settings) -> None:
             "python -m app worker needs PostgreSQL (DATABASE_URL); on SQLite the API process "
             "runs jobs itself"
         )
-    engine = create_app_engine(settings)
+    # Each step of a run is one statement in the usual case (app/jobs/runner.py).
+    engine = create_app_engine(settings, autocommit=True)
     runtime = WorkerRuntime(sessionmaker=create_sessionmaker(engine), queue=PostgresWorkQueue())
     app = create_engine_app(settings)
     stopping = asyncio.Event()
@@ -99,4 +101,16 @@ def main(settings: Settings) -> None:
     configure_logging(settings)
     if settings.worker_metrics_port is not None:
         start_http_server(settings.worker_metrics_port, addr=settings.host)
-    asyncio.run(run_worker(settings))
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(run_worker(settings))
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (uvicorn[standard] brings it, and the API runs on it):
+    asyncio's own loop spent a visible share of a busy worker in its selector and socket
+    writes."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -105,6 +105,23 @@ async def _users(dsn: str, settings: Settings) -> list[dict[str, str]]:
     ]
 
 
+# The server closes a keep-alive connection idle for this long (uvicorn's default).
+SERVER_KEEP_ALIVE_SECONDS = 5
+
+
+def _users_client(url: str) -> httpx.AsyncClient:
+    """One connection per user at most. Idle connections are dropped well before the server
+    would close them: a request sent on a connection at the moment the server closes it for
+    idleness fails with httpx.ReadError (the submits of a batch share fewer connections than
+    there are users, so some sit idle for seconds)."""
+    limits = httpx.Limits(
+        max_connections=USERS,
+        max_keepalive_connections=USERS,
+        keepalive_expiry=SERVER_KEEP_ALIVE_SECONDS / 2,
+    )
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=30)
+
+
 async def _wait_ready(url: str) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(300):
@@ -156,8 +173,7 @@ async def throughput(
             response = await client.post("/api/users/jobs", json=BODY, headers=headers)
             errors += response.status_code != 201
 
-    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with _users_client(url) as client:
         await asyncio.gather(*(submitter(client, headers) for headers in users))
     await _drain(dsn)
     connection = await asyncpg.connect(dsn)
@@ -181,8 +197,7 @@ async def throughput(
 
 async def backlog(url: str, users: list[dict[str, str]], count: int) -> None:
     """Submit `count` jobs before any worker runs."""
-    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with _users_client(url) as client:
         for start in range(0, count, USERS):
             await asyncio.gather(
                 *(
@@ -213,9 +228,8 @@ async def pickup(
 ) -> dict[str, float]:
     connection = await asyncpg.connect(dsn)
     first_id = await connection.fetchval("SELECT coalesce(max(job_id), 0) FROM jobs")
-    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
     sent: list[asyncio.Task[httpx.Response]] = []
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with _users_client(url) as client:
         start = time.monotonic()
         n = 0
         while (elapsed := time.monotonic() - start) < seconds:

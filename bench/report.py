@@ -24,7 +24,8 @@ SCENARIOS = {
     "list304": "GET /api/users/jobs + If-None-Match ({big})",
     "list304_db": "GET /api/users/jobs + If-None-Match, nothing remembered ({big})",
     "stats": "GET /api/users/jobs/stats ({big})",
-    "submit": "POST /api/users/jobs ({big})",
+    "submit": "POST /api/users/jobs, 1 user ({big})",
+    "submit50": "POST /api/users/jobs, 50 users ({big})",
     "list_small": "GET /api/users/jobs (near-empty)",
 }
 
@@ -33,6 +34,7 @@ MIN_LIST_RATIO = 0.07
 MAX_LIST_P99_MS = 40.0
 MIN_BIG_OVER_SMALL = 0.90
 MIN_304_RATIO = 0.13
+MIN_SUBMIT_RATIO = 0.02
 ERROR_FREE_CONNECTIONS = 256
 
 
@@ -244,6 +246,15 @@ def evaluate_targets(
             ratio_304 >= MIN_304_RATIO and share_304 >= 0.99,
         )
 
+    for scenario, who in (("submit", "1 user"), ("submit50", "50 users")):
+        submit_row = _row(rows, scenario, c)
+        submit_ratio = submit_row["ratio_to_bare"] if submit_row else None
+        add(
+            f"submit, {who}, at {c} connections >= {MIN_SUBMIT_RATIO} of the ceiling",
+            fmt_ratio(submit_ratio),
+            None if submit_ratio is None else submit_ratio >= MIN_SUBMIT_RATIO,
+        )
+
     at_256 = [row for row in rows if row["connections"] == ERROR_FREE_CONNECTIONS]
     if at_256:
         errors = sum(row["errors"] or 0 for row in at_256)
@@ -270,8 +281,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"(+{meta['warmup']} warm-up), timeout {meta['timeout']}, {meta['rounds']} interleaved "
         f"rounds; uvicorn {meta['uvicorn_version']} (1 worker) on CPU {meta['api_cpu']}, wrk on "
         f"CPU {meta['wrk_cpu']}; PostgreSQL {meta['postgres_version']} unpinned.",
-        f"Data: `jobs_bench` {meta['big_jobs_before']:,} jobs at the start, "
-        f"{meta['big_jobs_after']:,} at the end (POSTs add rows); `jobs_bench_small` "
+        f"Data: `{meta.get('big_db', 'jobs_bench')}` {meta['big_jobs_before']:,} jobs at the "
+        f"start, {meta['big_jobs_after']:,} at the end (POSTs add rows); "
+        f"`{meta.get('small_db', 'jobs_bench_small')}` "
         f"{meta['small_jobs']:,} jobs. The benchmark user owns {meta['bench_user_jobs']} jobs "
         f"in each; the list body is {meta['body_bytes']:,} bytes. ETag on the list: "
         f"{meta['etag_note']}.",

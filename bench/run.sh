@@ -13,9 +13,12 @@
 #   BENCH_API_CPU=0 BENCH_WRK_CPU=1
 #   BENCH_PGHOST=127.0.0.1 BENCH_PGPORT=5432 BENCH_PGUSER=postgres   (trust authentication)
 #   BENCH_OTHER_USERS=3000 BENCH_JOBS_PER_USER=100 BENCH_USER_JOBS=50
-#   BENCH_PIPELINE=1       0 skips the jobs pipeline (bench/pipeline.py, database jobs_bench_pipeline)
+#   BENCH_SCENARIOS="bare floor list list304 stats submit submit50 list304_db list_small"
+#                          the HTTP scenarios to run (default all; "" for none)
+#   BENCH_PIPELINE=1       0 skips the jobs pipeline (bench/pipeline.py)
+#   BENCH_DATABASE=jobs_bench  the databases' names: it, <it>_small and <it>_pipeline
 #
-# It drops and recreates the databases jobs_bench and jobs_bench_small on that server.
+# It drops and recreates those databases (jobs_bench, jobs_bench_small, jobs_bench_pipeline).
 # Results go to bench/results/<run>/ and bench/results/latest.{md,json}.
 set -euo pipefail
 
@@ -36,9 +39,18 @@ PG_USER=${BENCH_PGUSER:-postgres}
 OTHER_USERS=${BENCH_OTHER_USERS:-3000}
 JOBS_PER_USER=${BENCH_JOBS_PER_USER:-100}
 USER_JOBS=${BENCH_USER_JOBS:-50}
+ALL_SCENARIOS="bare floor list list304 stats submit submit50 list304_db list_small"
+read -r -a SCENARIOS <<<"${BENCH_SCENARIOS-$ALL_SCENARIOS}"
+for scenario in "${SCENARIOS[@]}"; do
+    [[ " $ALL_SCENARIOS " == *" $scenario "* ]] \
+        || { echo "unknown scenario in BENCH_SCENARIOS: $scenario ($ALL_SCENARIOS)" >&2; exit 2; }
+done
+# The submit scenario with many writers: this many seeded users (bench-other-N), one token each.
+WRITERS=50
 
-BIG_DB=jobs_bench
-SMALL_DB=jobs_bench_small
+BIG_DB=${BENCH_DATABASE:-jobs_bench}
+SMALL_DB=${BIG_DB}_small
+PIPELINE_DB=${BIG_DB}_pipeline
 BENCH_EMAIL=bench@example.com
 WRITER_EMAIL=bench-writer@example.com
 PASSWORD='bench password 12345'
@@ -61,6 +73,17 @@ RUN_DIR="$RESULTS/run-$RUN_ID"
 TMP=""
 SERVER_PID=""
 SERVER_READY_PATH=/
+
+# wanted SCENARIO...: true when any of them is to run.
+wanted() {
+    local scenario chosen
+    for scenario in "$@"; do
+        for chosen in "${SCENARIOS[@]}"; do
+            [[ "$scenario" == "$chosen" ]] && return 0
+        done
+    done
+    return 1
+}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -144,6 +167,21 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u +"%Y-%m-%d %H:%M UTC")
 log "run $RUN_ID: ${ROUNDS} rounds x ${DURATION} at ${CONNECTIONS[*]} connections -> $RUN_DIR"
 
+# The jobs pipeline: API and worker processes end to end (bench/pipeline.py); the last step.
+run_pipeline() {
+    [[ "${BENCH_PIPELINE:-1}" != 0 ]] || return 0
+    log "pipeline: 50 users submit simple jobs while 2 workers run them"
+    "$PY" "$ROOT/bench/pipeline.py" --host "$PG_HOST" --port "$PG_PORT" --user "$PG_USER" \
+        --database "$PIPELINE_DB" --seconds "$DURATION_S" --logs "$RUN_DIR/logs/pipeline" \
+        | tee "$RUN_DIR/pipeline.md"
+    cp "$RUN_DIR/pipeline.md" "$RESULTS/pipeline-latest.md"
+}
+
+if ((${#SCENARIOS[@]} == 0)); then
+    run_pipeline
+    exit 0
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Databases
 # ---------------------------------------------------------------------------------------------
@@ -200,9 +238,31 @@ psql_in postgres -At -c "SELECT 1" >/dev/null 2>&1 \
 
 SETUP_START=$SECONDS
 create_database "$BIG_DB" "$OTHER_USERS"
-create_database "$SMALL_DB" 0
+SMALL_JOBS=0
+if wanted list_small; then
+    create_database "$SMALL_DB" 0
+    SMALL_JOBS=$(count_jobs "$SMALL_DB")
+fi
 BIG_JOBS_BEFORE=$(count_jobs "$BIG_DB")
-SMALL_JOBS=$(count_jobs "$SMALL_DB")
+
+# submit50's writers: seeded users, each with a token signed as the app signs its own.
+WRITER_TOKENS="$TMP/writer-tokens.txt"
+if wanted submit50; then
+    ((OTHER_USERS >= WRITERS)) || die "submit50 needs BENCH_OTHER_USERS >= $WRITERS"
+    app_env "$BIG_DB"
+    psql_in "$BIG_DB" -At -F ' ' -c "SELECT user_id, token_version FROM users
+        WHERE email LIKE 'bench-other-%' ORDER BY user_id LIMIT $WRITERS" \
+        | "${APP_ENV[@]}" "$PY" -c '
+import sys
+from app.core.config import Settings
+from app.core.security import create_access_token
+settings = Settings()
+for line in sys.stdin:
+    user_id, token_version = map(int, line.split())
+    print(create_access_token(user_id, token_version, settings).token)
+' >"$WRITER_TOKENS" || die "could not sign the writers' tokens"
+    [[ $(wc -l <"$WRITER_TOKENS") == "$WRITERS" ]] || die "expected $WRITERS writer tokens"
+fi
 log "loaded in $((SECONDS - SETUP_START)) s: $BIG_DB $BIG_JOBS_BEFORE jobs, $SMALL_DB $SMALL_JOBS jobs"
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +344,7 @@ status_of() { curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$@" || true;
 wrk_run() {
     local conns=$1 duration=$2 out=$3 path=$4
     shift 4
-    env -u BENCH_TOKEN -u BENCH_IF_NONE_MATCH -u BENCH_METHOD -u BENCH_BODY \
+    env -u BENCH_TOKEN -u BENCH_TOKENS_FILE -u BENCH_IF_NONE_MATCH -u BENCH_METHOD -u BENCH_BODY \
         BENCH_OUT="$out" "$@" \
         timeout --kill-after=5 "$WRK_LIMIT" \
         taskset -c "$WRK_CPU" wrk -t1 -c"$conns" -d"$duration" --timeout "$TIMEOUT" --latency \
@@ -361,61 +421,88 @@ ROUND_LOADS=()
 SMALL_BODY_BYTES=""
 for round in $(seq 1 "$ROUNDS"); do
     ROUND_LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
-    log "round $round/$ROUNDS: bare ASGI app"
-    start_bare
-    measure "$round" bare "$LIST_PATH" BENCH_TOKEN="$TOKEN"
-    stop_server
-
-    log "round $round/$ROUNDS: FastAPI floor (an empty route of the app)"
-    start_floor
-    measure "$round" floor "$FLOOR_PATH" BENCH_TOKEN="$TOKEN"
-    stop_server
-
-    log "round $round/$ROUNDS: API on $BIG_DB"
-    start_api "$BIG_DB"
-    TOKEN=$(login "$BENCH_EMAIL")
-    WRITER_TOKEN=$(login "$WRITER_EMAIL")
-    fetch_list "$TOKEN" "$TMP/body-big.json"
-    measure "$round" list "$LIST_PATH" BENCH_TOKEN="$TOKEN"
-    if [[ -n "$LIST_ETAG" ]]; then
-        revalidated=$(status_of -H "Authorization: Bearer $TOKEN" -H "If-None-Match: $LIST_ETAG" \
-            "$BASE_URL$LIST_PATH")
-        ETAG_NOTES+=("round $round: If-None-Match answered $revalidated")
-        measure "$round" list304 "$LIST_PATH" BENCH_TOKEN="$TOKEN" BENCH_IF_NONE_MATCH="$LIST_ETAG"
-    else
-        ETAG_NOTES+=("round $round: no ETag")
-        log "    no ETag on $LIST_PATH: the 304 scenario is n/a"
-        skip "$round" list304
+    if wanted bare; then
+        log "round $round/$ROUNDS: bare ASGI app"
+        start_bare
+        measure "$round" bare "$LIST_PATH" BENCH_TOKEN="$TOKEN"
+        stop_server
     fi
-    code=$(status_of -H "Authorization: Bearer $TOKEN" "$BASE_URL$STATS_PATH")
-    [[ "$code" == 200 ]] || die "GET $STATS_PATH answered $code"
-    measure "$round" stats "$STATS_PATH" BENCH_TOKEN="$TOKEN"
-    code=$(status_of -H "Authorization: Bearer $WRITER_TOKEN" -H 'Content-Type: application/json' \
-        -d "$SUBMIT_BODY" "$BASE_URL$LIST_PATH")
-    [[ "$code" == 201 ]] || die "POST $LIST_PATH answered $code"
-    measure "$round" submit "$LIST_PATH" BENCH_TOKEN="$WRITER_TOKEN" BENCH_METHOD=POST \
-        BENCH_BODY="$SUBMIT_BODY"
-    stop_server
+
+    if wanted floor; then
+        log "round $round/$ROUNDS: FastAPI floor (an empty route of the app)"
+        start_floor
+        measure "$round" floor "$FLOOR_PATH" BENCH_TOKEN="$TOKEN"
+        stop_server
+    fi
+
+    if wanted list list304 stats submit submit50; then
+        log "round $round/$ROUNDS: API on $BIG_DB"
+        start_api "$BIG_DB"
+        TOKEN=$(login "$BENCH_EMAIL")
+        fetch_list "$TOKEN" "$TMP/body-big.json"
+        if wanted list; then
+            measure "$round" list "$LIST_PATH" BENCH_TOKEN="$TOKEN"
+        fi
+        if ! wanted list304; then
+            :
+        elif [[ -n "$LIST_ETAG" ]]; then
+            revalidated=$(status_of -H "Authorization: Bearer $TOKEN" \
+                -H "If-None-Match: $LIST_ETAG" "$BASE_URL$LIST_PATH")
+            ETAG_NOTES+=("round $round: If-None-Match answered $revalidated")
+            measure "$round" list304 "$LIST_PATH" BENCH_TOKEN="$TOKEN" \
+                BENCH_IF_NONE_MATCH="$LIST_ETAG"
+        else
+            ETAG_NOTES+=("round $round: no ETag")
+            log "    no ETag on $LIST_PATH: the 304 scenario is n/a"
+            skip "$round" list304
+        fi
+        if wanted stats; then
+            code=$(status_of -H "Authorization: Bearer $TOKEN" "$BASE_URL$STATS_PATH")
+            [[ "$code" == 200 ]] || die "GET $STATS_PATH answered $code"
+            measure "$round" stats "$STATS_PATH" BENCH_TOKEN="$TOKEN"
+        fi
+        if wanted submit; then
+            WRITER_TOKEN=$(login "$WRITER_EMAIL")
+            code=$(status_of -H "Authorization: Bearer $WRITER_TOKEN" \
+                -H 'Content-Type: application/json' -d "$SUBMIT_BODY" "$BASE_URL$LIST_PATH")
+            [[ "$code" == 201 ]] || die "POST $LIST_PATH answered $code"
+            measure "$round" submit "$LIST_PATH" BENCH_TOKEN="$WRITER_TOKEN" BENCH_METHOD=POST \
+                BENCH_BODY="$SUBMIT_BODY"
+        fi
+        if wanted submit50; then
+            code=$(status_of -H "Authorization: Bearer $(head -n 1 "$WRITER_TOKENS")" \
+                -H 'Content-Type: application/json' -d "$SUBMIT_BODY" "$BASE_URL$LIST_PATH")
+            [[ "$code" == 201 ]] || die "POST $LIST_PATH as one of $WRITERS writers answered $code"
+            measure "$round" submit50 "$LIST_PATH" BENCH_TOKENS_FILE="$WRITER_TOKENS" \
+                BENCH_METHOD=POST BENCH_BODY="$SUBMIT_BODY"
+        fi
+        stop_server
+    fi
 
     # The same revalidation with nothing remembered: what every one would cost on a miss.
-    log "round $round/$ROUNDS: API on $BIG_DB, revalidations from the database"
-    start_api "$BIG_DB" REVALIDATION_CACHE_USERS=0
-    TOKEN=$(login "$BENCH_EMAIL")
-    fetch_list "$TOKEN" "$TMP/body-big.json"
-    if [[ -n "$LIST_ETAG" ]]; then
-        measure "$round" list304_db "$LIST_PATH" BENCH_TOKEN="$TOKEN" BENCH_IF_NONE_MATCH="$LIST_ETAG"
-    else
-        skip "$round" list304_db
+    if wanted list304_db; then
+        log "round $round/$ROUNDS: API on $BIG_DB, revalidations from the database"
+        start_api "$BIG_DB" REVALIDATION_CACHE_USERS=0
+        TOKEN=$(login "$BENCH_EMAIL")
+        fetch_list "$TOKEN" "$TMP/body-big.json"
+        if [[ -n "$LIST_ETAG" ]]; then
+            measure "$round" list304_db "$LIST_PATH" BENCH_TOKEN="$TOKEN" \
+                BENCH_IF_NONE_MATCH="$LIST_ETAG"
+        else
+            skip "$round" list304_db
+        fi
+        stop_server
     fi
-    stop_server
 
-    log "round $round/$ROUNDS: API on $SMALL_DB"
-    start_api "$SMALL_DB"
-    SMALL_TOKEN=$(login "$BENCH_EMAIL")
-    fetch_list "$SMALL_TOKEN" "$TMP/body-small.json"
-    SMALL_BODY_BYTES=$(wc -c <"$TMP/body-small.json")
-    measure "$round" list_small "$LIST_PATH" BENCH_TOKEN="$SMALL_TOKEN"
-    stop_server
+    if wanted list_small; then
+        log "round $round/$ROUNDS: API on $SMALL_DB"
+        start_api "$SMALL_DB"
+        SMALL_TOKEN=$(login "$BENCH_EMAIL")
+        fetch_list "$SMALL_TOKEN" "$TMP/body-small.json"
+        SMALL_BODY_BYTES=$(wc -c <"$TMP/body-small.json")
+        measure "$round" list_small "$LIST_PATH" BENCH_TOKEN="$SMALL_TOKEN"
+        stop_server
+    fi
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -460,6 +547,8 @@ META_WRK_CPU="$WRK_CPU" \
 META_BIG_JOBS_BEFORE="$BIG_JOBS_BEFORE" \
 META_BIG_JOBS_AFTER="$BIG_JOBS_AFTER" \
 META_SMALL_JOBS="$SMALL_JOBS" \
+META_BIG_DB="$BIG_DB" \
+META_SMALL_DB="$SMALL_DB" \
 META_BENCH_USER_JOBS="$USER_JOBS" \
 META_BODY_BYTES="$BODY_BYTES" \
 META_SMALL_BODY_BYTES="$SMALL_BODY_BYTES" \
@@ -483,13 +572,4 @@ cp "$RUN_DIR/summary.json" "$RESULTS/latest.json"
 echo
 log "results: $RUN_DIR (also bench/results/latest.md and latest.json)"
 
-# ---------------------------------------------------------------------------------------------
-# The jobs pipeline: API and worker processes end to end (bench/pipeline.py)
-# ---------------------------------------------------------------------------------------------
-
-if [[ "${BENCH_PIPELINE:-1}" != 0 ]]; then
-    log "pipeline: 50 users submit simple jobs while 2 workers run them"
-    "$PY" "$ROOT/bench/pipeline.py" --host "$PG_HOST" --port "$PG_PORT" --user "$PG_USER" \
-        --seconds "$DURATION_S" --logs "$RUN_DIR/logs/pipeline" | tee "$RUN_DIR/pipeline.md"
-    cp "$RUN_DIR/pipeline.md" "$RESULTS/pipeline-latest.md"
-fi
+run_pipeline

@@ -81,18 +81,23 @@ def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
     return connect_args
 
 
-def create_app_engine(settings: Settings) -> AsyncEngine:
+def create_app_engine(settings: Settings, *, autocommit: bool = False) -> AsyncEngine:
+    """The engine for DATABASE_URL. With `autocommit` (PostgreSQL), its connections run each
+    statement as a transaction of its own, for work made of single-statement steps: no BEGIN
+    and no COMMIT round trip around each."""
     if is_sqlite(settings.database_url):
         return create_engine(settings.database_url)
     url = make_url(settings.database_url)
     if settings.database_pgbouncer:
         url = url.update_query_dict({"prepared_statement_cache_size": "0"})
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_engine(
         url.render_as_string(hide_password=False),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_timeout_seconds,
         connect_args=_asyncpg_connect_args(settings),
+        **options,
     )
 
 

@@ -28,6 +28,15 @@ def not_modified(etag: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, **PRIVATE_CACHE_HEADERS})
 
 
+def private_json(body: bytes, status_code: int = 200) -> Response:
+    """A per-user answer whose JSON was serialized already (the headers every authenticated
+    answer carries are set here: FastAPI adds the dependencies' headers only to answers it
+    serializes itself)."""
+    return Response(
+        body, status_code=status_code, media_type="application/json", headers=PRIVATE_CACHE_HEADERS
+    )
+
+
 def json_with_etag(body: bytes, etag: str) -> Response:
     """A 200 whose JSON was serialized already, with its ETag (after Content-Length and
     Content-Type, as every other answer)."""

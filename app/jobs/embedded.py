@@ -43,7 +43,7 @@ class EmbeddedWorker:
         async with self.sessionmaker() as session:
             unfinished = await JobRepository(session).unfinished()
         for job_id, job_type in unfinished:
-            await self.queue.defer(job_id, job_type, {**work_args(job_id), "request_id": None})
+            await self.queue.defer(job_id, job_type, work_args(job_id, None))
         if unfinished:
             logger.info("queued %d unfinished job(s) again", len(unfinished))
         self._task = asyncio.create_task(

@@ -1,4 +1,4 @@
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -11,6 +11,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.types import String, Text
 
 from app.core.repository import Repository
+from app.jobs.engine import NewJobWork
 from app.jobs.marks import Counter, Mark, Snapshot
 from app.jobs.schemas import JobChange, JobRead
 from app.models import Job, JobStatus
@@ -97,6 +99,51 @@ def _page_query(filtered: bool, after: bool, as_json: bool) -> Select[Any]:
         .where(*conditions)
         .order_by(Job.created_at.desc(), Job.job_id.desc())
         .limit(bindparam("limit"))
+    )
+
+
+_JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
+
+
+def _detached_job(row: Row[Any]) -> Job:
+    """A Job from a row of all its columns, outside any session."""
+    return Job(**{column: row._mapping[column] for column in _JOB_COLUMNS})
+
+
+# What a submit provides; the other columns take their defaults.
+_SUBMITTED = ("user_id", "job_name", "job_type", "parameters")
+
+
+@cache
+def _insert_query(along: Callable[[ColumnElement[int]], ColumnElement[Any]] | None) -> Any:
+    """A job's insert, built once, with parameters named after the submitted columns; with
+    `along`, also evaluated with the new job's id in the same statement."""
+    inserted = (
+        insert(Job)
+        .values({name: bindparam(name) for name in _SUBMITTED})
+        .returning(*Job.__table__.columns)
+    )
+    if along is None:
+        return inserted
+    new = inserted.cte("new_job")
+    return select(new, along(new.c.job_id))
+
+
+@cache
+def _update_query(columns: tuple[str, ...], add_attempts: int) -> Any:
+    """A conditional update, built once per shape: parameters target_id, expected, new_<column>
+    for each column written."""
+    table = Job.__table__.columns
+    values: dict[str, Any] = {
+        name: bindparam(f"new_{name}", type_=table[name].type) for name in columns
+    }
+    if add_attempts:
+        values["attempts"] = Job.attempts + add_attempts
+    return (
+        update(Job)
+        .where(Job.job_id == bindparam("target_id"), Job.status == bindparam("expected"))
+        .values(values)
+        .returning(*table)
     )
 
 
@@ -229,21 +276,38 @@ class JobRepository(Repository[Job]):
         query = select(Job).where(Job.job_id == job_id, Job.user_id == user_id)
         return await self.session.scalar(query)
 
+    async def insert(self, values: Mapping[str, Any], along: NewJobWork | None = None) -> Job:
+        """A new job, as inserted (not attached to the session). `along` is written by the same
+        statement, with the new job's id: what must exist with the job or not at all (its
+        queued work). As Core on the session's connection: no unit-of-work flush."""
+        statement = _insert_query(along.sql if along else None)
+        params = {**values, **along.params} if along else values
+        connection = await self.session.connection()
+        row = (await connection.execute(statement, params)).one()
+        note_user_changed(self.session, row.user_id)
+        return _detached_job(row)
+
     async def update_if(
-        self, job_id: int, *, expected: JobStatus, values: dict[str, Any]
+        self,
+        job_id: int,
+        *,
+        expected: JobStatus,
+        values: Mapping[str, Any],
+        add_attempts: int = 0,
     ) -> Job | None:
-        """Write `values` only if the job is still `expected`; None if someone moved it first."""
-        query = (
-            update(Job)
-            .where(Job.job_id == job_id, Job.status == expected)
-            .values(**values)
-            .returning(Job)
-            .execution_options(populate_existing=True)
-        )
-        moved = await self.session.scalar(query)
-        if moved is not None:
-            note_user_changed(self.session, moved.user_id)
-        return moved
+        """Write `values` (and add `add_attempts` to the attempts, in SQL: two writers both
+        count) only if the job is still `expected`; None if someone moved it first. The job as
+        written (not attached to the session), as Core on the session's connection: none of
+        the ORM's bulk-update bookkeeping."""
+        query = _update_query(tuple(sorted(values)), add_attempts)
+        params = {"target_id": job_id, "expected": expected}
+        params.update((f"new_{name}", value) for name, value in values.items())
+        connection = await self.session.connection()
+        row = (await connection.execute(query, params)).first()
+        if row is None:
+            return None
+        note_user_changed(self.session, row.user_id)
+        return _detached_job(row)
 
     async def unfinished(self) -> list[tuple[int, str]]:
         """(job_id, job_type) of every job waiting or running, oldest first."""

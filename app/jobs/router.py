@@ -9,7 +9,7 @@ from app.auth.dependencies import AdminCaller, CurrentCaller, auth_service, requ
 from app.context import AppContext, get_context
 from app.core.db import SessionDep
 from app.core.errors import error_responses, json_error_responses
-from app.core.http_cache import conditional_response
+from app.core.http_cache import conditional_response, private_json
 from app.core.json_values import StrictJSONRoute
 from app.jobs.events import JobEventStream
 from app.jobs.schemas import (
@@ -118,12 +118,14 @@ async def list_my_jobs(
     response_model=JobResponse,
     responses=error_responses(401, 422),
 )
-async def submit_job(body: JobCreate, user: CurrentCaller, jobs: JobServiceDep) -> JobResponse:
+async def submit_job(body: JobCreate, user: CurrentCaller, jobs: JobServiceDep) -> Response:
     """Submit a job; it starts as pending."""
     job = await jobs.submit(
         user, job_name=body.job_name, job_type=body.job_type, parameters=body.parameters
     )
-    return JobResponse(job=JobDetail.model_validate(job), message="Job submitted successfully")
+    # Serialized once, here: returned as a model, the answer would be validated again.
+    answer = JobResponse(job=JobDetail.model_validate(job), message="Job submitted successfully")
+    return private_json(answer.model_dump_json().encode(), status.HTTP_201_CREATED)
 
 
 @router.get(

@@ -1,9 +1,12 @@
 """How a worker runs one job: claim the attempt, run the type's handler, record the outcome.
 
-Every status change goes through JobService (its one state machine), each in its own short
-transaction, so the API, the worker and an admin obey one lifecycle. The engine
-(procrastinate) owns delivery: retries, aborts, the recovery of work held by a worker that
-died.
+Every status change goes through JobService (its one state machine), so the API, the worker and
+an admin obey one lifecycle; a change locks the job's row alone. Each step of a run (start,
+progress, outcome) commits by itself: the usual case is one conditional UPDATE, and a worker's
+connections run in autocommit (app/worker.py), so a step costs one round trip. A step of
+several statements (a start found running already) needs no more: each of its writes is
+conditional on the status it read, as it would have to be inside a transaction too. The engine
+(procrastinate) owns delivery: retries, aborts, the recovery of work held by a worker that died.
 """
 
 import asyncio
@@ -48,7 +51,8 @@ class WorkerRuntime:
     after_session: Sequence[SessionHook] = ()
 
     async def call(self, step: Callable[[JobService], Awaitable[T]]) -> T:
-        """One step of a run in its own transaction."""
+        """One step of a run, in a session of its own (a transaction of its own where the
+        connections are not in autocommit: the embedded worker's)."""
         async with self.sessionmaker() as session:
             try:
                 async with session.begin():

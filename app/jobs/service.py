@@ -203,10 +203,18 @@ class JobService:
         self, user: Caller, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
     ) -> Job:
         """`job_type` and `parameters` were validated against the registry (JobCreate)."""
-        job = Job(user_id=user.user_id, job_name=job_name, job_type=job_type, parameters=parameters)
-        await self.jobs.add(job)
-        # Queued in this transaction: the job and its work commit together or not at all.
-        await self.queue.enqueue(self.session, job.job_id, job_type)
+        values = {
+            "user_id": user.user_id,
+            "job_name": job_name,
+            "job_type": job_type,
+            "parameters": parameters,
+        }
+        # The job and its work are written together or not at all: by one statement where the
+        # queue is in the same database, else within this transaction.
+        work = self.queue.new_job_work(job_type)
+        job = await self.jobs.insert(values, work)
+        if work is None:
+            await self.queue.enqueue(self.session, job.job_id, job_type)
         count_submitted_job(job_type)
         return job
 
@@ -269,7 +277,13 @@ class JobService:
         return moved
 
     async def _move(
-        self, job_id: int, current: JobStatus, new_status: JobStatus, **values: Any
+        self,
+        job_id: int,
+        current: JobStatus,
+        new_status: JobStatus,
+        *,
+        add_attempts: int = 0,
+        **values: Any,
     ) -> Job | None:
         """The one place a status changes: allowed by TRANSITIONS, conditional on the job
         still being `current` (None if another writer moved it first). It locks the job's row
@@ -277,7 +291,10 @@ class JobService:
         if new_status not in TRANSITIONS.get(current, frozenset()):
             raise InvalidTransition(current, new_status)
         return await self.jobs.update_if(
-            job_id, expected=current, values={"status": new_status, **values}
+            job_id,
+            expected=current,
+            values={"status": new_status, **values},
+            add_attempts=add_attempts,
         )
 
     # --- the events stream (app/jobs/events.py): what each read of it sends ------------------
@@ -320,7 +337,7 @@ class JobService:
         stats = JobStats(**await self.stats(user))
         return JobEvent("stats", stats.model_dump_json(), event_id(mark))
 
-    # --- the worker's side (app/jobs/runner.py): each call is one short transaction --------
+    # --- the worker's side (app/jobs/runner.py): each call commits by itself --------------
 
     async def start_attempt(self, job_id: int, max_attempts: int) -> Job | None:
         """The job, moved to running with its attempt counted; None when it is not to run
@@ -330,7 +347,7 @@ class JobService:
             job_id,
             JobStatus.PENDING,
             JobStatus.RUNNING,
-            attempts=Job.attempts + 1,
+            add_attempts=1,
             started_at=utc_now(),
             progress=0,
             progress_message=None,
@@ -350,7 +367,7 @@ class JobService:
             )
             return None
         # Counted in SQL: two deliveries of the same work both count.
-        return await self._update_running(job_id, attempts=Job.attempts + 1)
+        return await self._update_running(job_id, add_attempts=1)
 
     async def report_progress(self, job_id: int, percent: float, message: str | None) -> bool:
         """False when the job is no longer running (the handler should stop)."""
@@ -368,7 +385,7 @@ class JobService:
         """The worker stopped before the attempt could finish: it does not count."""
         job = await self.jobs.get(job_id)
         if job is not None and job.status is JobStatus.RUNNING and job.attempts > 0:
-            await self._update_running(job_id, attempts=Job.attempts - 1)
+            await self._update_running(job_id, add_attempts=-1)
 
     async def complete(self, job_id: int, result: Any) -> bool:
         """Recorded once: False if the job was no longer running (cancelled meanwhile)."""
@@ -394,9 +411,13 @@ class JobService:
         )
         return moved is not None
 
-    async def _update_running(self, job_id: int, **values: Any) -> Job | None:
+    async def _update_running(
+        self, job_id: int, *, add_attempts: int = 0, **values: Any
+    ) -> Job | None:
         """A running job's fields, not its status (which only _move changes)."""
-        return await self.jobs.update_if(job_id, expected=JobStatus.RUNNING, values=values)
+        return await self.jobs.update_if(
+            job_id, expected=JobStatus.RUNNING, values=values, add_attempts=add_attempts
+        )
 
     # --- admins --------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 -- One wrk scenario, configured from the environment by bench/run.sh:
 --   BENCH_METHOD        GET (default) or POST
 --   BENCH_TOKEN         sent as "Authorization: Bearer <token>" when set
+--   BENCH_TOKENS_FILE   a file of tokens, one a line: each request sends the next one in turn
+--                       (many users, one connection pool)
 --   BENCH_IF_NONE_MATCH sent as "If-None-Match" when set
 --   BENCH_BODY          request body (sent as application/json) when set
 --   BENCH_OUT           file that receives the results as one JSON object
@@ -25,6 +27,28 @@ end
 if env("BENCH_BODY") then
   wrk.body = env("BENCH_BODY")
   wrk.headers["Content-Type"] = "application/json"
+end
+
+-- With several tokens, every request is built once per token here and sent in turn.
+local prepared = {}
+local next_request = 0
+if env("BENCH_TOKENS_FILE") then
+  for token in io.lines(env("BENCH_TOKENS_FILE")) do
+    if token ~= "" then
+      local headers = {}
+      for name, value in pairs(wrk.headers) do
+        headers[name] = value
+      end
+      headers["Authorization"] = "Bearer " .. token
+      table.insert(prepared, wrk.format(nil, nil, headers, nil))
+    end
+  end
+  assert(#prepared > 0, "no token in BENCH_TOKENS_FILE")
+
+  function request()
+    next_request = next_request % #prepared + 1
+    return prepared[next_request]
+  end
 end
 
 -- Main state: keep the threads so done() can collect their counters.

@@ -16,11 +16,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
 from app.core.db import create_sessionmaker
+from app.jobs.engine import PostgresWorkQueue
+from app.jobs.service import JobService
 from app.models import Job, JobStatus, User
 from tests.apps import open_app
 from tests.factories import PASSWORD, bearer, create_job, create_user
@@ -117,6 +119,39 @@ async def test_200_concurrent_submissions_all_land(race: Race) -> None:
             select(func.count()).select_from(Job).where(Job.user_id == user.user_id)
         )
     assert stored == 200
+
+
+async def test_workers_moving_two_jobs_of_one_user_do_not_wait_for_each_other(race: Race) -> None:
+    owner = await race.user("busy")
+    async with await race.session() as session:
+        held, other = [await create_job(session, owner, status=JobStatus.PENDING) for _ in range(2)]
+    queue = PostgresWorkQueue()
+
+    # One worker starts a job and keeps its transaction open; another worker, meanwhile,
+    # starts and completes another job of the same owner, each step in its own transaction.
+    async with await race.session() as first, first.begin():
+        assert await JobService(first, queue).start_attempt(held.job_id, max_attempts=3)
+        async with await race.session() as second:
+            for step in ("start", "complete"):
+                async with second.begin():
+                    # Waiting on the open transaction would fail here instead of hanging.
+                    await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+                    jobs = JobService(second, queue)
+                    if step == "start":
+                        assert await jobs.start_attempt(other.job_id, max_attempts=3)
+                    else:
+                        assert await jobs.complete(other.job_id, {"done": True})
+        assert await JobService(first, queue).complete(held.job_id, {"done": True})
+
+    async with await race.session() as session:
+        rows = await session.execute(
+            select(Job.job_id, Job.status, Job.attempts).where(Job.user_id == owner.user_id)
+        )
+        stored = {job_id: (status, attempts) for job_id, status, attempts in rows}
+    assert stored == {
+        held.job_id: (JobStatus.COMPLETED, 1),
+        other.job_id: (JobStatus.COMPLETED, 1),
+    }
 
 
 @pytest.mark.parametrize("admin_target", ["completed", "failed"])

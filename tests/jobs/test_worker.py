@@ -2,7 +2,9 @@
 a user sees it through the API, and what the engine guarantees when things go wrong."""
 
 import asyncio
+import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,8 +14,8 @@ from alembic import command
 from sqlalchemy.engine import make_url
 
 from app.core.db import is_sqlite
+from app.jobs import service
 from app.jobs.engine import create_engine_app
-from app.users.repository import UserRepository
 from tests.conftest import alembic_config
 from tests.jobs.worker_harness import (
     FAST_RECOVERY,
@@ -27,6 +29,9 @@ from tests.ops.servers import free_port
 from tests.tcp_proxy import REFUSE, TcpProxy
 
 pytestmark = pytest.mark.postgres_only
+
+# The worker's line for a recorded completion (app/jobs/runner.py), and the job it names.
+COMPLETED_LINE = re.compile(r"job completed\b.*\bjob_id=(\d+)\b")
 
 
 @pytest.fixture(scope="session")
@@ -223,14 +228,17 @@ async def test_two_workers_run_500_jobs_each_recorded_once(jobs: Pipeline) -> No
         "WHERE queueing_lock LIKE 'job-%' GROUP BY status"
     )
     assert [tuple(row) for row in work] == [("succeeded", 500, 500)]
-    # Each job changed its owner's jobs three times (submitted, started, completed), and
-    # each change was recorded once.
-    versions = await jobs.rows(
-        "SELECT jobs_version FROM users WHERE user_id IN (SELECT user_id FROM jobs)"
+    # Each completion was recorded once: a second run's completion would have been dropped
+    # (and logged so), not recorded again.
+    logs = {worker.name: worker.log() for worker in jobs.workers}
+    completed = Counter(
+        int(job_id) for log in logs.values() for job_id in COMPLETED_LINE.findall(log)
     )
-    assert [version for (version,) in versions] == [300] * 5
-    both_worked = [worker.name for worker in jobs.workers if "job completed" in worker.log()]
-    assert both_worked == ["one", "two"]
+    all_ids = {job_id for (job_id,) in await jobs.rows("SELECT job_id FROM jobs")}
+    assert set(completed) == all_ids
+    assert set(completed.values()) == {1}
+    assert not any("job dropped" in log for log in logs.values())
+    assert [name for name, log in logs.items() if COMPLETED_LINE.search(log)] == ["one", "two"]
 
 
 async def test_a_submit_whose_transaction_rolls_back_leaves_nothing_queued(
@@ -238,11 +246,11 @@ async def test_a_submit_whose_transaction_rolls_back_leaves_nothing_queued(
 ) -> None:
     owner = await jobs.user()
 
-    async def fail_after_the_enqueue(*_args: object) -> None:
+    def fail_after_the_enqueue(*_args: object) -> None:
         raise RuntimeError("the submit fails between queueing its work and committing")
 
     # The submit's last step, after the job row and its work were written.
-    monkeypatch.setattr(UserRepository, "bump_jobs_version", fail_after_the_enqueue)
+    monkeypatch.setattr(service, "count_submitted_job", fail_after_the_enqueue)
     response = await jobs.client.post(
         "/api/users/jobs", json={"job_name": "lost", "job_type": "simple"}, headers=owner
     )
