@@ -120,8 +120,7 @@ def downgrade() -> None:
     if postgresql:
         op.execute(
             USERS_TRIGGER.format(
-                condition="OLD.jobs_version IS DISTINCT FROM NEW.jobs_version OR "
-                + USERS_CONDITION
+                condition="OLD.jobs_version IS DISTINCT FROM NEW.jobs_version OR " + USERS_CONDITION
             )
         )
         op.execute("DROP TRIGGER jobs_jobs_feed ON jobs")
