@@ -19,7 +19,9 @@ Prints a Markdown summary; the processes it started are stopped at the end.
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -54,7 +56,7 @@ class Processes:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env = env
         self.logs = logs
-        self.started: list[subprocess.Popen[bytes]] = []
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, *args: str, **extra: str) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("wb") as log:
@@ -66,18 +68,33 @@ class Processes:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.started.append(process)
+        self.started[name] = process
         return process
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each process started (Linux: /proc)."""
+        used = {}
+        for name, process in self.started.items():
+            stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[name] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return used
+
     def stop(self) -> None:
-        for process in self.started:
+        for process in self.started.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in self.started:
+        for process in self.started.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int) -> str:
+    """Milliseconds of CPU per job: the API's, and the workers' together."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    workers = sum(seconds for name, seconds in used.items() if name.startswith("worker"))
+    return f"API {1000 * used['api'] / jobs:.2f} ms, workers {1000 * workers / jobs:.2f} ms"
 
 
 async def _recreate(dsn_admin: str, name: str) -> None:
@@ -89,7 +106,8 @@ async def _recreate(dsn_admin: str, name: str) -> None:
         await admin.close()
 
 
-async def _users(dsn: str, settings: Settings) -> list[dict[str, str]]:
+async def _users(dsn: str, settings: Settings) -> list[str]:
+    """USERS users, a token each."""
     connection = await asyncpg.connect(dsn)
     try:
         ids = await connection.fetch(
@@ -100,9 +118,11 @@ async def _users(dsn: str, settings: Settings) -> list[dict[str, str]]:
         )
     finally:
         await connection.close()
-    return [
-        {"Authorization": f"Bearer {create_access_token(row[0], 0, settings).token}"} for row in ids
-    ]
+    return [create_access_token(row[0], 0, settings).token for row in ids]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 # The server closes a keep-alive connection idle for this long (uvicorn's default).
@@ -159,22 +179,38 @@ async def _drain(dsn: str, within: float = 300) -> None:
 
 
 async def throughput(
-    url: str, dsn: str, users: list[dict[str, str]], seconds: float
+    url: str, dsn: str, tokens: list[str], seconds: float, logs: Path
 ) -> dict[str, float]:
+    """wrk (the HTTP scenarios' load generator) sends the submits, one connection per user,
+    each request with the next user's token: a client in Python cost more CPU than the API
+    it was measuring, on the same 2 CPUs."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is required (bench/run.sh installs it)")
     connection = await asyncpg.connect(dsn)
     first_id = await connection.fetchval("SELECT coalesce(max(job_id), 0) FROM jobs")
     await connection.close()
-    stop = time.monotonic() + seconds
-    errors = 0
-
-    async def submitter(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
-        nonlocal errors
-        while time.monotonic() < stop:
-            response = await client.post("/api/users/jobs", json=BODY, headers=headers)
-            errors += response.status_code != 201
-
-    async with _users_client(url) as client:
-        await asyncio.gather(*(submitter(client, headers) for headers in users))
+    tokens_file, result_file = logs / "throughput-tokens.txt", logs / "throughput-wrk.json"
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    env = {
+        **os.environ,
+        "BENCH_TOKENS_FILE": str(tokens_file),
+        "BENCH_METHOD": "POST",
+        "BENCH_BODY": json.dumps(BODY),
+        "BENCH_OUT": str(result_file),
+    }
+    script = str(ROOT / "bench" / "wrk" / "request.lua")
+    process = await asyncio.create_subprocess_exec(
+        *(wrk, "-t1", f"-c{USERS}", f"-d{seconds:g}s", "--timeout", "10s", "-s", script),
+        f"{url}/api/users/jobs",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    if await process.wait() != 0:
+        raise RuntimeError("wrk failed")
+    sent = json.loads(result_file.read_text())
+    wrk_errors = sum(sent["errors"][kind] for kind in ("connect", "read", "write", "timeout"))
+    errors = wrk_errors + sum(n for code, n in sent["statuses"].items() if code != "201")
     await _drain(dsn)
     connection = await asyncpg.connect(dsn)
     try:
@@ -195,13 +231,13 @@ async def throughput(
     }
 
 
-async def backlog(url: str, users: list[dict[str, str]], count: int) -> None:
+async def backlog(url: str, tokens: list[str], count: int) -> None:
     """Submit `count` jobs before any worker runs."""
     async with _users_client(url) as client:
         for start in range(0, count, USERS):
             await asyncio.gather(
                 *(
-                    client.post("/api/users/jobs", json=BODY, headers=users[n % USERS])
+                    client.post("/api/users/jobs", json=BODY, headers=_bearer(tokens[n % USERS]))
                     for n in range(start, min(start + USERS, count))
                 )
             )
@@ -224,7 +260,7 @@ async def drain_rate(dsn: str, count: int) -> float:
 
 
 async def pickup(
-    url: str, dsn: str, users: list[dict[str, str]], rate: float, seconds: float
+    url: str, dsn: str, tokens: list[str], rate: float, seconds: float
 ) -> dict[str, float]:
     connection = await asyncpg.connect(dsn)
     first_id = await connection.fetchval("SELECT coalesce(max(job_id), 0) FROM jobs")
@@ -237,7 +273,9 @@ async def pickup(
             while n < due:  # open loop: submits go out on schedule, answered or not
                 sent.append(
                     asyncio.create_task(
-                        client.post("/api/users/jobs", json=BODY, headers=users[n % USERS])
+                        client.post(
+                            "/api/users/jobs", json=BODY, headers=_bearer(tokens[n % USERS])
+                        )
                     )
                 )
                 n += 1
@@ -309,7 +347,7 @@ async def main() -> None:
     await asyncio.to_thread(command.upgrade, config, "head")
 
     settings = Settings(_env_file=None, database_url=database_url, secret_key=SECRET_KEY)  # type: ignore[call-arg]
-    users = await _users(dsn, settings)
+    tokens = await _users(dsn, settings)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     logs = Path(args.logs)
@@ -330,13 +368,17 @@ async def main() -> None:
         processes.start("api", "serve")
         await _wait_ready(url)
         ceiling = await insert_ceiling(dsn, args.seconds / 2)
-        await backlog(url, users, args.backlog)
+        await backlog(url, tokens, args.backlog)
         for n in range(args.workers):
             processes.start(f"worker-{n + 1}", "worker")
         await _wait_workers(dsn, args.workers)
+        before = processes.cpu_seconds()
         drained = await drain_rate(dsn, args.backlog)
-        flow = await throughput(url, dsn, users, args.seconds)
-        steady = await pickup(url, dsn, users, args.rate, args.seconds)
+        drain_cpu = cpu_per_job(before, processes.cpu_seconds(), args.backlog)
+        before = processes.cpu_seconds()
+        flow = await throughput(url, dsn, tokens, args.seconds, logs)
+        flow_cpu = cpu_per_job(before, processes.cpu_seconds(), int(flow["jobs"]))
+        steady = await pickup(url, dsn, tokens, args.rate, args.seconds)
     finally:
         processes.stop()
 
@@ -353,7 +395,9 @@ async def main() -> None:
         f"{flow['errors']} submit errors) |"
     )
     print(f"| share of the ceiling | {flow['jobs_per_s'] / ceiling:.3f} |")
+    print(f"| CPU per job, end to end (wrk submitting) | {flow_cpu} |")
     print(f"| workers alone, through a backlog of {args.backlog} | {drained:.0f} jobs/s |")
+    print(f"| CPU per job, workers alone | {drain_cpu} |")
     print(
         f"| pickup at {steady['rate']:.0f} jobs/s, creation to running | "
         f"p50 {steady['p50_ms']:.1f} ms, p99 {steady['p99_ms']:.1f} ms "
