@@ -39,6 +39,23 @@ def server_env(**settings: str) -> dict[str, str]:
     return env
 
 
+def stopping_server_env(
+    database_url: str, secret_key: str, grace_seconds: int, workers: int = 1, **settings: str
+) -> dict[str, str]:
+    """A server on a free port whose graceful stop a test times: its grace period, its workers."""
+    return server_env(
+        DATABASE_URL=database_url,
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        WEB_CONCURRENCY=str(workers),
+        ENVIRONMENT="test",
+        SECRET_KEY=secret_key,
+        GRACEFUL_SHUTDOWN_SECONDS=str(grace_seconds),
+        LOG_FORMAT="console",
+        **settings,
+    )
+
+
 def refuses_connections(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1)

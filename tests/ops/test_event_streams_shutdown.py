@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.jobs.event_streams import open_stream
-from tests.ops.servers import ServerStarter, free_port, refuses_connections, server_env
+from tests.ops.servers import ServerStarter, refuses_connections, stopping_server_env
 
 pytestmark = pytest.mark.postgres_only
 
@@ -36,16 +36,7 @@ async def _token(client: httpx.AsyncClient) -> str:
 async def test_sigterm_ends_open_streams_and_the_process_exits_promptly(
     workers: int, ops_database_url: str, servers: ServerStarter
 ) -> None:
-    env = server_env(
-        DATABASE_URL=ops_database_url,
-        HOST="127.0.0.1",
-        PORT=str(free_port()),
-        WEB_CONCURRENCY=str(workers),
-        ENVIRONMENT="test",
-        SECRET_KEY=SECRET_KEY,
-        GRACEFUL_SHUTDOWN_SECONDS=str(GRACE),
-        LOG_FORMAT="console",
-    )
+    env = stopping_server_env(ops_database_url, SECRET_KEY, GRACE, workers)
     server = servers("events-stop", env)
     async with httpx.AsyncClient(base_url=server.url, timeout=GRACE + 10) as client:
         headers = {"Authorization": f"Bearer {await _token(client)}"}

@@ -21,9 +21,8 @@ from tests.ops.servers import (
     Server,
     ServerStarter,
     established_receive_queues,
-    free_port,
     refuses_connections,
-    server_env,
+    stopping_server_env,
 )
 
 pytestmark = pytest.mark.postgres_only
@@ -36,15 +35,11 @@ CLEAN_EXITS = (0,)
 
 
 def _env(database_url: str, grace_seconds: int, workers: int = 1) -> dict[str, str]:
-    return server_env(
-        DATABASE_URL=database_url,
-        HOST="127.0.0.1",
-        PORT=str(free_port()),
-        WEB_CONCURRENCY=str(workers),
-        ENVIRONMENT="test",
-        SECRET_KEY=SECRET_KEY,
-        GRACEFUL_SHUTDOWN_SECONDS=str(grace_seconds),
-        LOG_FORMAT="console",
+    return stopping_server_env(
+        database_url,
+        SECRET_KEY,
+        grace_seconds,
+        workers,
         # The logins in flight all come from this one client: its password checks must queue,
         # not be refused, however slowly a loaded machine hashes them.
         CLIENT_MAX_CONCURRENT_PASSWORD_CHECKS=str(IN_FLIGHT + 1),
