@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.core.config import Settings  # noqa: E402
 from app.core.security import create_access_token  # noqa: E402
+from bench.process_stats import cpu_seconds, postgres_cpu_seconds  # noqa: E402
 
 USERS = 50
 SECRET_KEY = "bench-only-signing-key-never-use-in-production01"
@@ -72,11 +73,12 @@ class Processes:
         return process
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by each process started (Linux: /proc)."""
-        used = {}
-        for name, process in self.started.items():
-            stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            used[name] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time used so far by each process started, and by PostgreSQL's when it runs on
+        this machine (Linux: /proc)."""
+        used = {name: cpu_seconds(process.pid) for name, process in self.started.items()}
+        postgres = postgres_cpu_seconds()
+        if postgres is not None:
+            used["postgres"] = postgres
         return used
 
     def stop(self) -> None:
@@ -91,10 +93,20 @@ class Processes:
 
 
 def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int) -> str:
-    """Milliseconds of CPU per job: the API's, and the workers' together."""
+    """Milliseconds of CPU per job: the API's, the workers' together and PostgreSQL's; with
+    all three, the most jobs per second this machine's CPUs could run at that cost."""
     used = {name: after[name] - before.get(name, 0.0) for name in after}
     workers = sum(seconds for name, seconds in used.items() if name.startswith("worker"))
-    return f"API {1000 * used['api'] / jobs:.2f} ms, workers {1000 * workers / jobs:.2f} ms"
+    parts = [f"API {1000 * used['api'] / jobs:.2f} ms", f"workers {1000 * workers / jobs:.2f} ms"]
+    if "postgres" in used:
+        total = used["api"] + workers + used["postgres"]
+        cpus = len(os.sched_getaffinity(0))
+        bound = cpus * jobs / total
+        parts.append(
+            f"PostgreSQL {1000 * used['postgres'] / jobs:.2f} ms (all three: "
+            f"{1000 * total / jobs:.2f} ms, at most {bound:.0f} jobs/s on {cpus} CPUs)"
+        )
+    return ", ".join(parts)
 
 
 async def _recreate(dsn_admin: str, name: str) -> None:
