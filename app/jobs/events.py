@@ -2,7 +2,8 @@
 
 `GET /api/users/jobs/events` (app/jobs/router.py) is one JobEventStream. It waits on its
 Subscription; on each wake it checks its token again and reads what changed since its mark
-(JobService.events_since), in one short session: no pooled connection is held in between.
+(JobEventService.events_since, app/jobs/event_service.py), in one short session: no pooled
+connection is held in between.
 Wakes come from:
 - other processes' commits (a worker, another API process, psql): the `jobs_feed` notification
   their triggers send, through ChangeListener (app/auth/revalidation_cache.py);
@@ -32,8 +33,8 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import NotAuthenticated, TooManyRequests, is_database_unavailable
 from app.core.security import decode_access_token
+from app.jobs.event_service import EventBatch, JobEvent, JobEventService
 from app.jobs.marks import Mark
-from app.jobs.service import EventBatch, JobEvent, JobService
 from app.users.changes import changed_users
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class JobEventStream:
         token: str,
         settings: Settings,
         auth: Callable[[AsyncSession], AuthService],
-        jobs: Callable[[AsyncSession], JobService],
+        jobs: Callable[[AsyncSession], JobEventService],
     ) -> None:
         self._subscription = subscription
         self._hub = hub

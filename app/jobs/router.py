@@ -11,6 +11,7 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses, json_error_responses
 from app.core.http_cache import conditional_response, private_json
 from app.core.json_values import StrictJSONRoute
+from app.jobs.event_service import JobEventService
 from app.jobs.events import JobEventStream
 from app.jobs.schemas import (
     AdminJobListParams,
@@ -61,7 +62,7 @@ async def open_event_stream(user: CurrentCaller, request: Request) -> AsyncItera
             token=token,
             settings=context.settings,
             auth=lambda session: auth_service(context, session),
-            jobs=lambda session: job_service(context, session),
+            jobs=JobEventService,
         )
 
 

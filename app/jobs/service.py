@@ -5,7 +5,7 @@ import math
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,6 @@ from app.core.errors import Conflict, NotFound
 from app.core.http_cache import etag_matches
 from app.jobs.cursors import decode_cursor, encode_cursor
 from app.jobs.engine import WorkQueue
-from app.jobs.marks import Mark, event_id, is_from_the_future, parse_event_id
 from app.jobs.metrics import count_submitted_job
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobStats, JobStatsResponse, list_response_json
@@ -32,9 +31,6 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 # An error or progress message is cut to this length.
 MAX_ERROR_LENGTH = 2000
-# Changed jobs one read of an events stream sends at most; past that the client is told to
-# reload instead (a resync), as a page of the list holds as many.
-MAX_CHANGES_PER_BATCH = 100
 
 
 class JobNotFound(NotFound):
@@ -84,29 +80,15 @@ class Conditional:
     body: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    """One event of a user's stream (app/jobs/events.py): `job` (a job as JobChange shows it),
-    `stats` (the totals, as JobStats) or `resync` (reload everything); `data` is JSON; `id`
-    the mark a reconnection replays from."""
-
-    name: Literal["job", "stats", "resync"]
-    data: str
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class EventBatch:
-    """What one read of a stream sends, and where the next read starts."""
-
-    events: list[JobEvent]
-    mark: Mark
-
-
 def totals_by_status(counts: Mapping[JobStatus, int] | Mapping[str, int]) -> dict[str, int]:
     """Every status, zero where the user has none, and the total."""
     by_status = {status.value: counts.get(status, 0) for status in JobStatus}
     return {"total": sum(by_status.values()), **by_status}
+
+
+async def user_totals(jobs: JobRepository, user: Caller) -> dict[str, int]:
+    """A user's totals: the stats route's and the events stream's (app/jobs/event_service.py)."""
+    return totals_by_status(await jobs.count_by_status(user.user_id))
 
 
 STATS_KEY = ("stats",)
@@ -197,7 +179,7 @@ class JobService:
         )
 
     async def stats(self, user: Caller) -> dict[str, int]:
-        return totals_by_status(await self.jobs.count_by_status(user.user_id))
+        return await user_totals(self.jobs, user)
 
     async def submit(
         self, user: Caller, *, job_name: str, job_type: str, parameters: dict[str, Any] | None
@@ -296,46 +278,6 @@ class JobService:
             values={"status": new_status, **values},
             add_attempts=add_attempts,
         )
-
-    # --- the events stream (app/jobs/events.py): what each read of it sends ------------------
-
-    async def opening_events(self, user: Caller, last_event_id: str | None) -> EventBatch:
-        """A stream's first events: the totals; after a reconnection (`last_event_id`), the
-        jobs changed since first. An id that is not one of ours for this database is answered
-        with a resync."""
-        if not last_event_id:
-            current = await self.jobs.changes_since(user.user_id, None, MAX_CHANGES_PER_BATCH)
-            return EventBatch([await self._stats_event(user, current.mark)], current.mark)
-        since = parse_event_id(last_event_id, self.jobs.mark_type)
-        if since is None:
-            return await self._resync(user, None)
-        return await self.events_since(user, since, opening=True)
-
-    async def events_since(self, user: Caller, since: Mark, *, opening: bool = False) -> EventBatch:
-        """The user's jobs changed since `since`, each as a `job` event carrying `since` as its
-        id, then the totals carrying the new mark: a client cut off mid-batch replays all of
-        it, and a job sent twice is only its current state again. Nothing when nothing
-        changed; a resync when too much did or `since` lies past the present."""
-        changes = await self.jobs.changes_since(user.user_id, since, MAX_CHANGES_PER_BATCH)
-        if changes.more or is_from_the_future(since, changes.mark):
-            return await self._resync(user, changes.mark)
-        if not changes.jobs and not opening:
-            return EventBatch([], changes.mark)
-        replayed_from = event_id(since)
-        events = [JobEvent("job", job.model_dump_json(), replayed_from) for job in changes.jobs]
-        # Read after the mark: the totals are never older than what the events said.
-        events.append(await self._stats_event(user, changes.mark))
-        return EventBatch(events, changes.mark)
-
-    async def _resync(self, user: Caller, current: Mark | None) -> EventBatch:
-        if current is None:
-            current = (await self.jobs.changes_since(user.user_id, None, 0)).mark
-        resync = JobEvent("resync", "{}", event_id(current))
-        return EventBatch([resync, await self._stats_event(user, current)], current)
-
-    async def _stats_event(self, user: Caller, mark: Mark) -> JobEvent:
-        stats = JobStats(**await self.stats(user))
-        return JobEvent("stats", stats.model_dump_json(), event_id(mark))
 
     # --- the worker's side (app/jobs/runner.py): each call commits by itself --------------
 
