@@ -24,19 +24,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float | None:
-    """CPU time used so far by the PostgreSQL server's processes on this machine (backends,
-    walwriter, autovacuum, ...), None when there are none to read (a server elsewhere, or not
-    readable by this user). A backend that exits between two readings takes its time along."""
-    total, found = 0.0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if (entry / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(entry.name))
-                found = True
-    return total if found else None
+def is_postgres_process(pid: int) -> bool:
+    """Whether `pid` is a PostgreSQL server process on this machine (a backend, the WAL writer,
+    ...): false for a server elsewhere, whose process ids mean nothing here."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except OSError:
+        return False
 
 
 def runqueue_wait_seconds(pid: int) -> float:

@@ -87,7 +87,7 @@ def totals_by_status(counts: Mapping[JobStatus, int] | Mapping[str, int]) -> dic
 
 
 async def user_totals(jobs: JobRepository, user: Caller) -> dict[str, int]:
-    """A user's totals: the stats route's and the events stream's (app/jobs/event_service.py)."""
+    """How many of the user's jobs are in each status, and in all."""
     return totals_by_status(await jobs.count_by_status(user.user_id))
 
 

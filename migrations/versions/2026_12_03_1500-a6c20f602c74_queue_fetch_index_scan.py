@@ -1,15 +1,7 @@
-"""the queue's fetch reads its index in order (no bitmap scan), so finished work costs it nothing
+"""the queue's fetch plans without bitmap scans, whatever the statistics say
 
-procrastinate_fetch_job_v2 takes the oldest waiting piece of work through the partial index on
-waiting work (status 'todo'). Every piece of work leaves that index when a worker takes it, but
-its entry stays until VACUUM. Planned as a bitmap scan, which PostgreSQL picks for the few rows
-it expects there, each fetch visits every such entry and its heap page, and sorts: the fetch
-grows costlier with each job run since the last VACUUM, and a queue that runs hundreds of jobs
-a second gets no VACUUM for a minute at least. An index scan reads the index in the order the
-fetch wants, stops at the first piece of work it can lock, and marks the entries of finished
-work dead as it passes them, so later fetches skip them. The setting applies to that function
-alone; procrastinate's code is unchanged. A later procrastinate with another fetch function
-needs the setting moved to it (tests/jobs/test_queue_fetch.py checks the name).
+procrastinate_fetch_job_v2 with bitmap scans turned off for it alone; why, and what it changes:
+docs/jobs.md, "The fetch's plan". procrastinate's code is unchanged.
 
 Revision ID: a6c20f602c74
 Revises: b7d2e5a1c308
