@@ -37,14 +37,13 @@ from typing import Any
 
 import asyncpg
 import psycopg
-from alembic import command
-from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core.config import Settings  # noqa: E402
 from app.core.security import create_access_token  # noqa: E402
+from bench.database import BenchDatabase, add_database_arguments  # noqa: E402
 from bench.events_report import render_events  # noqa: E402
 from bench.process_stats import Watch, cpu_seconds, load_average, memory_kib, pin  # noqa: E402
 from bench.report import server_log_summary  # noqa: E402
@@ -245,19 +244,9 @@ class Scenario:
         }
 
 
-async def prepare(dsn_admin: str, dsn: str, database_url: str, users: int) -> list[dict[str, Any]]:
-    admin = await asyncpg.connect(dsn_admin)
-    try:
-        database = dsn.rsplit("/", 1)[1]
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await admin.close()
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    await asyncio.to_thread(command.upgrade, config, "head")
-    connection = await asyncpg.connect(dsn)
+async def prepare(database: BenchDatabase, users: int) -> list[dict[str, Any]]:
+    await database.recreate()
+    connection = await asyncpg.connect(database.dsn)
     try:
         await connection.execute(
             "INSERT INTO users (email, hashed_password)"
@@ -282,10 +271,7 @@ async def prepare(dsn_admin: str, dsn: str, database_url: str, users: int) -> li
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", default="jobs_bench_events")
-    parser.add_argument("--host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
-    parser.add_argument("--port", default=os.environ.get("BENCH_PGPORT", "5432"))
-    parser.add_argument("--user", default=os.environ.get("BENCH_PGUSER", "postgres"))
+    add_database_arguments(parser, "jobs_bench_events")
     parser.add_argument("--http-port", type=int, default=8200)
     parser.add_argument("--api-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
@@ -315,18 +301,15 @@ async def main() -> None:
     # The writer thread notes when each UPDATE returns: let it have the GIL sooner.
     sys.setswitchinterval(0.0005)
 
-    base = f"postgresql://{args.user}@{args.host}:{args.port}"
-    dsn = f"{base}/{args.database}"
-    database_url = f"postgresql+asyncpg://{args.user}@{args.host}:{args.port}/{args.database}"
+    database = BenchDatabase.from_args(args)
+    dsn, database_url = database.dsn, database.url
     out = Path(args.out)
     logs = out / "logs" / "events"
     await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_before = load_average()
 
-    seeded = await prepare(
-        f"{base}/postgres", dsn, database_url, max(args.streams, args.delay_streams)
-    )
+    seeded = await prepare(database, max(args.streams, args.delay_streams))
     # As bench/run.sh: the app's settings present in the environment pass through, then the
     # benchmark's own.
     env = {

@@ -32,14 +32,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from alembic import command
-from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core.config import Settings  # noqa: E402
 from app.core.security import create_access_token  # noqa: E402
+from bench.database import BenchDatabase, add_database_arguments  # noqa: E402
 from bench.process_stats import cpu_seconds, is_postgres_process  # noqa: E402
 
 USERS = 50
@@ -130,15 +129,6 @@ def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int) ->
 async def connect(dsn: str) -> asyncpg.Connection:
     """A connection of the harness's own, named so (HARNESS)."""
     return await asyncpg.connect(dsn, server_settings={"application_name": HARNESS})
-
-
-async def _recreate(dsn_admin: str, name: str) -> None:
-    admin = await asyncpg.connect(dsn_admin)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
 
 
 async def _users(dsn: str, settings: Settings) -> list[str]:
@@ -365,10 +355,7 @@ async def insert_ceiling(dsn: str, seconds: float, connections: int = USERS) -> 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", default="jobs_bench_pipeline")
-    parser.add_argument("--host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
-    parser.add_argument("--port", default=os.environ.get("BENCH_PGPORT", "5432"))
-    parser.add_argument("--user", default=os.environ.get("BENCH_PGUSER", "postgres"))
+    add_database_arguments(parser, "jobs_bench_pipeline")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=10, help="per worker")
     parser.add_argument("--seconds", type=float, default=10, help="each measurement")
@@ -377,14 +364,9 @@ async def main() -> None:
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "pipeline-logs"))
     args = parser.parse_args()
 
-    base = f"postgresql://{args.user}@{args.host}:{args.port}"
-    dsn = f"{base}/{args.database}"
-    database_url = f"postgresql+asyncpg://{args.user}@{args.host}:{args.port}/{args.database}"
-    await _recreate(f"{base}/postgres", args.database)
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    await asyncio.to_thread(command.upgrade, config, "head")
+    database = BenchDatabase.from_args(args)
+    dsn, database_url = database.dsn, database.url
+    await database.recreate()
 
     settings = Settings(_env_file=None, database_url=database_url, secret_key=SECRET_KEY)  # type: ignore[call-arg]
     tokens = await _users(dsn, settings)
