@@ -159,7 +159,6 @@ class JobEventStream:
         token: str,
         settings: Settings,
         auth: Callable[[AsyncSession], AuthService],
-        jobs: Callable[[AsyncSession], JobEventService],
     ) -> None:
         self._subscription = subscription
         self._hub = hub
@@ -168,7 +167,6 @@ class JobEventStream:
         # Checked by the request's own authentication a moment ago.
         self._expires_at = decode_access_token(token, settings).expires_at
         self._auth = auth
-        self._jobs = jobs
 
     async def events(self, last_event_id: str | None) -> AsyncIterator[JobEvent]:
         mark: Mark | None = None
@@ -200,7 +198,7 @@ class JobEventStream:
                 caller = await self._auth(session).caller_for_token(self._token, read_only=True)
             except NotAuthenticated:
                 return None
-            jobs = self._jobs(session)
+            jobs = JobEventService(session)
             if mark is None:
                 return await jobs.opening_events(caller, last_event_id)
             return await jobs.events_since(caller, mark)

@@ -3,15 +3,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import AdminCaller, CurrentCaller, auth_service, request_token
-from app.context import AppContext, get_context
+from app.context import get_context
 from app.core.db import SessionDep
 from app.core.errors import error_responses, json_error_responses
 from app.core.http_cache import conditional_response, private_json
 from app.core.json_values import StrictJSONRoute
-from app.jobs.event_service import JobEventService
 from app.jobs.events import JobEventStream
 from app.jobs.schemas import (
     AdminJobListParams,
@@ -34,14 +32,11 @@ admin_router = APIRouter(prefix="/api/admin/jobs", tags=["admin"], route_class=S
 types_router = APIRouter(prefix="/api/job-types", tags=["jobs"], route_class=StrictJSONRoute)
 
 
-def job_service(context: AppContext, session: AsyncSession) -> JobService:
-    return JobService(session, context.work_queue, context.revalidation_cache)
-
-
 async def get_job_service(session: SessionDep, request: Request) -> JobService:
     # The context read directly, not as a dependency: each dependency costs its resolution
     # on every poll (docs/benchmarks.md).
-    return job_service(get_context(request), session)
+    context = get_context(request)
+    return JobService(session, context.work_queue, context.revalidation_cache)
 
 
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
@@ -62,7 +57,6 @@ async def open_event_stream(user: CurrentCaller, request: Request) -> AsyncItera
             token=token,
             settings=context.settings,
             auth=lambda session: auth_service(context, session),
-            jobs=JobEventService,
         )
 
 
