@@ -154,14 +154,14 @@ _COUNT_BY_STATUS = (
 
 # The user's jobs changed since a snapshot, and the snapshot this very statement reads with: in
 # autocommit (or read committed) every statement takes a snapshot of its own, and
-# pg_current_snapshot() returns it. No commit can fall between the two.
+# pg_current_snapshot() returns it. No commit can fall between the two. The columns are
+# CHANGE_COLUMNS', named from them (the model's names, not input: S608 does not apply).
 _CHANGED_SINCE_SNAPSHOT = text(
-    """
+    f"""
     WITH reading AS (SELECT pg_current_snapshot() AS snapshot)
     SELECT reading.snapshot::text AS mark, changed.*
     FROM reading LEFT JOIN LATERAL (
-        SELECT job_id, status, created_at, job_name, job_type, updated_at, user_id,
-               progress, progress_message
+        SELECT {", ".join(column.expression.name for column in CHANGE_COLUMNS)}
         FROM jobs
         WHERE user_id = :user_id
           AND changed_in >= pg_snapshot_xmin(CAST(:since AS text)::pg_snapshot)::text::bigint
@@ -174,7 +174,7 @@ _CHANGED_SINCE_SNAPSHOT = text(
         ORDER BY changed_in
         LIMIT :limit
     ) AS changed ON true
-    """
+    """  # noqa: S608
 ).columns(literal_column("mark", Text), *CHANGE_COLUMNS)
 _CURRENT_SNAPSHOT = text("SELECT pg_current_snapshot()::text")
 _CURRENT_COUNTER = text("SELECT last FROM job_change_counter")
